@@ -1,0 +1,700 @@
+//! The YAML configuration: strict parsing, then a check that reports every mistake with its
+//! file, line and path, then typed specs that make invalid states unrepresentable.
+//!
+//! ```yaml
+//! listen: "0.0.0.0:50051"
+//! metrics_listen: "0.0.0.0:9090"
+//! tenants:
+//!   - id: contoso
+//!     discovery_url: https://login.microsoftonline.com/<tid>/v2.0/.well-known/openid-configuration
+//!     audiences: ["api://contoso-api"]
+//! ```
+
+use std::collections::HashSet;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+use url::Url;
+
+use crate::algorithm::{Algorithm, AlgorithmSet, KeyFamily};
+use crate::keyset::{KeyOptions, KeySet};
+use crate::policy::{DEFAULT_CLOCK_SKEW_SECS, MatchMode, Policy, RequiredClaim};
+use crate::token::DEFAULT_MAX_TOKEN_SIZE;
+
+/// Default gRPC listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+/// Default maximum number of tokens in one `ValidateBatch` call.
+pub const DEFAULT_MAX_BATCH_SIZE: usize = 1000;
+/// Largest clock skew a tenant may configure.
+const MAX_CLOCK_SKEW: Duration = Duration::from_secs(600);
+
+/// One configuration mistake, located as precisely as the YAML allows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The file, if the configuration came from one.
+    pub file: Option<PathBuf>,
+    /// 1-based line, when known.
+    pub line: Option<u64>,
+    /// Where in the document, e.g. `tenants[1].audiences[0]`.
+    pub path: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.file, self.line) {
+            (Some(file), Some(line)) => write!(f, "{}:{line}: ", file.display())?,
+            (Some(file), None) => write!(f, "{}: ", file.display())?,
+            (None, Some(line)) => write!(f, "line {line}: ")?,
+            (None, None) => {}
+        }
+        if !self.path.is_empty() {
+            write!(f, "{}: ", self.path)?;
+        }
+        f.write_str(&self.message)
+    }
+}
+
+/// Every mistake found in one configuration.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (index, error) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "{error}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a tenant's keys come from.
+#[derive(Clone, Debug)]
+pub enum KeySource {
+    /// OIDC discovery document; its `jwks_uri` is fetched next (and its `issuer` used if none is configured).
+    Discovery(Url),
+    /// A JWKS URL.
+    JwksUri(Url),
+    /// Keys given in the configuration (inline `jwks` or `jwks_file`), already parsed.
+    Static(std::sync::Arc<KeySet>),
+}
+
+/// One tenant, checked.
+#[derive(Clone, Debug)]
+pub struct TenantSpec {
+    /// The tenant id (also a metric label).
+    pub id: String,
+    /// Configured issuers (empty: taken from the discovery document).
+    pub issuers: Vec<String>,
+    /// Where the keys come from.
+    pub key_source: KeySource,
+    /// The configured algorithm allow-list, if any.
+    pub algorithms: Option<AlgorithmSet>,
+    /// The claim policy (its `issuers` and `algorithms` are completed when keys load).
+    pub policy: Policy,
+    /// Whether plain `http://` is allowed for non-loopback hosts.
+    pub allow_insecure_http: bool,
+}
+
+impl TenantSpec {
+    /// How keys of this tenant are bound to algorithms when a JWKS is loaded.
+    pub fn key_options(&self) -> KeyOptions {
+        key_options(
+            self.algorithms,
+            matches!(self.key_source, KeySource::Static(_)),
+        )
+    }
+}
+
+fn key_options(configured: Option<AlgorithmSet>, allow_symmetric: bool) -> KeyOptions {
+    let defaults = KeyOptions::default();
+    match configured {
+        Some(allowed) => {
+            let rsa = allowed.intersection(AlgorithmSet::family(KeyFamily::Rsa));
+            KeyOptions {
+                allowed,
+                rsa_default: if rsa.is_empty() {
+                    defaults.rsa_default
+                } else {
+                    rsa
+                },
+                allow_symmetric,
+            }
+        }
+        None => KeyOptions {
+            allow_symmetric: false,
+            ..defaults
+        },
+    }
+}
+
+/// The whole configuration, checked.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// gRPC listen address.
+    pub listen: SocketAddr,
+    /// Address of the HTTP listener for `/metrics`, `/healthz`, `/readyz`, if any.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Largest token accepted, in bytes.
+    pub max_token_size: usize,
+    /// Most tokens in one batch call.
+    pub max_batch_size: usize,
+    /// The tenants.
+    pub tenants: Vec<TenantSpec>,
+}
+
+// === raw (as written) ===
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: Option<Spanned<String>>,
+    metrics_listen: Option<Spanned<String>>,
+    max_token_size: Option<Spanned<u64>>,
+    max_batch_size: Option<Spanned<u64>>,
+    #[serde(default)]
+    tenants: Vec<Spanned<RawTenant>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenant {
+    id: Spanned<String>,
+    #[serde(default)]
+    issuers: Vec<Spanned<String>>,
+    discovery_url: Option<Spanned<String>>,
+    jwks_uri: Option<Spanned<String>>,
+    jwks: Option<Spanned<serde_json::Value>>,
+    jwks_file: Option<Spanned<String>>,
+    #[serde(default)]
+    audiences: Vec<Spanned<String>>,
+    algorithms: Option<Vec<Spanned<String>>>,
+    clock_skew: Option<Spanned<String>>,
+    require_expiration: Option<bool>,
+    max_lifetime: Option<Spanned<String>>,
+    #[serde(default)]
+    required_claims: Vec<Spanned<RawRequiredClaim>>,
+    #[serde(default)]
+    token_types: Vec<Spanned<String>>,
+    #[serde(default)]
+    client_application_ids: Vec<Spanned<String>>,
+    #[serde(default)]
+    allow_insecure_http: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRequiredClaim {
+    claim: String,
+    #[serde(default)]
+    values: Vec<String>,
+    #[serde(default, rename = "match")]
+    match_mode: RawMatch,
+    separator: Option<String>,
+}
+
+#[derive(Deserialize, Default, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum RawMatch {
+    #[default]
+    Any,
+    All,
+}
+
+// === loading ===
+
+impl Config {
+    /// Reads and checks a configuration file; relative `jwks_file` paths are resolved against its folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            ConfigErrors(vec![ConfigError {
+                file: Some(path.to_owned()),
+                line: None,
+                path: String::new(),
+                message: format!("cannot read the file: {error}"),
+            }])
+        })?;
+        let base = path.parent().map(Path::to_owned).unwrap_or_default();
+        Self::parse(&text, Some(path), &base)
+    }
+
+    /// Parses and checks configuration text. `file` is only used in error messages.
+    pub fn parse(text: &str, file: Option<&Path>, base_dir: &Path) -> Result<Self, ConfigErrors> {
+        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|error| {
+            let line = error
+                .location()
+                .map(|location| location.line())
+                .filter(|line| *line > 0);
+            ConfigErrors(vec![ConfigError {
+                file: file.map(Path::to_owned),
+                line,
+                path: String::new(),
+                message: first_line(&error.to_string()),
+            }])
+        })?;
+        let mut checker = Checker {
+            file: file.map(Path::to_owned),
+            errors: Vec::new(),
+        };
+        let config = checker.config(raw, base_dir);
+        if checker.errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(checker.errors))
+        }
+    }
+}
+
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or(message).trim().to_owned()
+}
+
+/// Collects every error instead of stopping at the first.
+struct Checker {
+    file: Option<PathBuf>,
+    errors: Vec<ConfigError>,
+}
+
+impl Checker {
+    fn error(&mut self, line: u64, path: impl Into<String>, message: impl Into<String>) {
+        self.errors.push(ConfigError {
+            file: self.file.clone(),
+            line: (line > 0).then_some(line),
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    fn config(&mut self, raw: RawConfig, base_dir: &Path) -> Config {
+        let fallback: SocketAddr = ([127, 0, 0, 1], 50051).into();
+        let listen = match &raw.listen {
+            Some(listen) => self.address(listen, "listen").unwrap_or(fallback),
+            None => DEFAULT_LISTEN.parse().unwrap_or(fallback),
+        };
+        let metrics_listen = raw
+            .metrics_listen
+            .as_ref()
+            .and_then(|address| self.address(address, "metrics_listen"));
+        let max_token_size = match &raw.max_token_size {
+            Some(size) if !(256..=1_048_576).contains(&size.value) => {
+                self.error(
+                    size.referenced.line(),
+                    "max_token_size",
+                    "must be between 256 and 1048576 bytes",
+                );
+                DEFAULT_MAX_TOKEN_SIZE
+            }
+            Some(size) => size.value as usize,
+            None => DEFAULT_MAX_TOKEN_SIZE,
+        };
+        let max_batch_size = match &raw.max_batch_size {
+            Some(size) if !(1..=100_000).contains(&size.value) => {
+                self.error(
+                    size.referenced.line(),
+                    "max_batch_size",
+                    "must be between 1 and 100000",
+                );
+                DEFAULT_MAX_BATCH_SIZE
+            }
+            Some(size) => size.value as usize,
+            None => DEFAULT_MAX_BATCH_SIZE,
+        };
+        if raw.tenants.is_empty() {
+            self.error(0, "tenants", "at least one tenant is needed");
+        }
+        let mut ids = HashSet::new();
+        let mut tenants = Vec::new();
+        for (index, tenant) in raw.tenants.into_iter().enumerate() {
+            let line = tenant.referenced.line();
+            let path = format!("tenants[{index}]");
+            if !ids.insert(tenant.value.id.value.clone()) {
+                self.error(
+                    tenant.value.id.referenced.line(),
+                    format!("{path}.id"),
+                    format!("duplicate tenant id {:?}", tenant.value.id.value),
+                );
+            }
+            if let Some(spec) = self.tenant(tenant.value, &path, line, base_dir) {
+                tenants.push(spec);
+            }
+        }
+        Config {
+            listen,
+            metrics_listen,
+            max_token_size,
+            max_batch_size,
+            tenants,
+        }
+    }
+
+    fn address(&mut self, value: &Spanned<String>, path: &str) -> Option<SocketAddr> {
+        match value.value.parse() {
+            Ok(address) => Some(address),
+            Err(_) => {
+                self.error(
+                    value.referenced.line(),
+                    path,
+                    format!(
+                        "{:?} is not an address like \"127.0.0.1:50051\" or \"[::]:50051\"",
+                        value.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn tenant(
+        &mut self,
+        raw: RawTenant,
+        path: &str,
+        line: u64,
+        base_dir: &Path,
+    ) -> Option<TenantSpec> {
+        let errors_before = self.errors.len();
+        let id = raw.id.value.clone();
+        if id.is_empty()
+            || id.len() > 64
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            self.error(
+                raw.id.referenced.line(),
+                format!("{path}.id"),
+                "must be 1 to 64 characters of A-Z a-z 0-9 - _ .",
+            );
+        }
+        let algorithms = raw
+            .algorithms
+            .as_ref()
+            .map(|names| self.algorithms(names, path, line));
+        let sources = [
+            raw.discovery_url.is_some(),
+            raw.jwks_uri.is_some(),
+            raw.jwks.is_some(),
+            raw.jwks_file.is_some(),
+        ];
+        let source_count = sources.iter().filter(|present| **present).count();
+        if source_count != 1 {
+            self.error(
+                line,
+                path,
+                format!(
+                    "exactly one key source is needed (discovery_url, jwks_uri, jwks or jwks_file); found {source_count}"
+                ),
+            );
+        }
+        let options = key_options(algorithms, true);
+        let key_source = if let Some(url) = &raw.discovery_url {
+            self.url(
+                url,
+                &format!("{path}.discovery_url"),
+                raw.allow_insecure_http,
+            )
+            .map(KeySource::Discovery)
+        } else if let Some(url) = &raw.jwks_uri {
+            self.url(url, &format!("{path}.jwks_uri"), raw.allow_insecure_http)
+                .map(KeySource::JwksUri)
+        } else if let Some(jwks) = &raw.jwks {
+            let document = serde_json::to_vec(&jwks.value).unwrap_or_default();
+            self.static_keys(
+                &document,
+                &options,
+                &format!("{path}.jwks"),
+                jwks.referenced.line(),
+            )
+        } else if let Some(file) = &raw.jwks_file {
+            let full = base_dir.join(&file.value);
+            match std::fs::read(&full) {
+                Ok(document) => self.static_keys(
+                    &document,
+                    &options,
+                    &format!("{path}.jwks_file"),
+                    file.referenced.line(),
+                ),
+                Err(error) => {
+                    self.error(
+                        file.referenced.line(),
+                        format!("{path}.jwks_file"),
+                        format!("cannot read {}: {error}", full.display()),
+                    );
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        if raw.issuers.is_empty() && raw.discovery_url.is_none() {
+            self.error(
+                line,
+                format!("{path}.issuers"),
+                "at least one issuer is needed (or a discovery_url, whose document names the issuer)",
+            );
+        }
+        let issuers = self.strings(&raw.issuers, &format!("{path}.issuers"));
+        let audiences = self.strings(&raw.audiences, &format!("{path}.audiences"));
+        let token_types = self.strings(&raw.token_types, &format!("{path}.token_types"));
+        let client_application_ids = self.strings(
+            &raw.client_application_ids,
+            &format!("{path}.client_application_ids"),
+        );
+        let clock_skew = match &raw.clock_skew {
+            Some(skew) => match self.duration(skew, &format!("{path}.clock_skew")) {
+                Some(skew) if skew > MAX_CLOCK_SKEW => {
+                    self.error(
+                        skew_line(&raw),
+                        format!("{path}.clock_skew"),
+                        "must be at most 10m",
+                    );
+                    DEFAULT_CLOCK_SKEW_SECS
+                }
+                Some(skew) => skew.as_secs(),
+                None => DEFAULT_CLOCK_SKEW_SECS,
+            },
+            None => DEFAULT_CLOCK_SKEW_SECS,
+        };
+        let max_lifetime = match &raw.max_lifetime {
+            Some(lifetime) => match self.duration(lifetime, &format!("{path}.max_lifetime")) {
+                Some(lifetime) if lifetime.is_zero() => {
+                    self.error(
+                        lifetime_line(&raw),
+                        format!("{path}.max_lifetime"),
+                        "must be longer than 0s",
+                    );
+                    None
+                }
+                other => other.map(|lifetime| lifetime.as_secs()),
+            },
+            None => None,
+        };
+        let required_claims = raw
+            .required_claims
+            .iter()
+            .enumerate()
+            .filter_map(|(index, claim)| {
+                self.required_claim(claim, &format!("{path}.required_claims[{index}]"))
+            })
+            .collect();
+        if self.errors.len() > errors_before {
+            return None;
+        }
+        let policy = Policy {
+            issuers: issuers.clone(),
+            audiences,
+            algorithms: algorithms.unwrap_or(options.allowed),
+            clock_skew,
+            require_expiration: raw.require_expiration.unwrap_or(true),
+            max_lifetime,
+            required_claims,
+            token_types,
+            client_application_ids,
+        };
+        Some(TenantSpec {
+            id,
+            issuers,
+            key_source: key_source?,
+            algorithms,
+            policy,
+            allow_insecure_http: raw.allow_insecure_http,
+        })
+    }
+
+    fn algorithms(&mut self, names: &[Spanned<String>], path: &str, line: u64) -> AlgorithmSet {
+        if names.is_empty() {
+            self.error(
+                line,
+                format!("{path}.algorithms"),
+                "must list at least one algorithm (or be left out)",
+            );
+        }
+        let mut set = AlgorithmSet::EMPTY;
+        for (index, name) in names.iter().enumerate() {
+            match Algorithm::from_name(&name.value) {
+                Some(algorithm) => set.insert(algorithm),
+                None => self.error(
+                    name.referenced.line(),
+                    format!("{path}.algorithms[{index}]"),
+                    format!(
+                        "{:?} is not supported; use RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA (or Ed25519), HS256, HS384 or HS512",
+                        name.value
+                    ),
+                ),
+            }
+        }
+        set
+    }
+
+    fn strings(&mut self, values: &[Spanned<String>], path: &str) -> Vec<String> {
+        let mut out = Vec::with_capacity(values.len());
+        for (index, value) in values.iter().enumerate() {
+            if value.value.trim().is_empty() {
+                self.error(
+                    value.referenced.line(),
+                    format!("{path}[{index}]"),
+                    "must not be empty",
+                );
+            } else {
+                out.push(value.value.clone());
+            }
+        }
+        out
+    }
+
+    fn duration(&mut self, value: &Spanned<String>, path: &str) -> Option<Duration> {
+        match humantime::parse_duration(&value.value) {
+            Ok(duration) => Some(duration),
+            Err(_) => {
+                self.error(
+                    value.referenced.line(),
+                    path,
+                    format!(
+                        "{:?} is not a duration like \"30s\", \"5m\" or \"1h\"",
+                        value.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn url(
+        &mut self,
+        value: &Spanned<String>,
+        path: &str,
+        allow_insecure_http: bool,
+    ) -> Option<Url> {
+        let line = value.referenced.line();
+        let url = match Url::parse(&value.value) {
+            Ok(url) => url,
+            Err(error) => {
+                self.error(
+                    line,
+                    path,
+                    format!("{:?} is not a URL: {error}", value.value),
+                );
+                return None;
+            }
+        };
+        match url.scheme() {
+            "https" => Some(url),
+            "http" if allow_insecure_http || is_loopback(&url) => Some(url),
+            "http" => {
+                self.error(
+                    line,
+                    path,
+                    "plain http:// is accepted only for loopback hosts; use https:// (or set allow_insecure_http: true)",
+                );
+                None
+            }
+            other => {
+                self.error(
+                    line,
+                    path,
+                    format!("the scheme {other:?} is not supported; use https://"),
+                );
+                None
+            }
+        }
+    }
+
+    fn static_keys(
+        &mut self,
+        document: &[u8],
+        options: &KeyOptions,
+        path: &str,
+        line: u64,
+    ) -> Option<KeySource> {
+        match KeySet::from_jwks(document, options) {
+            Ok(set) if set.is_empty() => {
+                let reasons: Vec<String> = set
+                    .skipped()
+                    .iter()
+                    .map(|skipped| {
+                        format!(
+                            "{}: {}",
+                            skipped.kid.as_deref().unwrap_or("(no kid)"),
+                            skipped.reason
+                        )
+                    })
+                    .collect();
+                self.error(
+                    line,
+                    path,
+                    if reasons.is_empty() {
+                        "the key set has no keys".to_owned()
+                    } else {
+                        format!("no usable key ({})", reasons.join("; "))
+                    },
+                );
+                None
+            }
+            Ok(set) => Some(KeySource::Static(std::sync::Arc::new(set))),
+            Err(error) => {
+                self.error(line, path, error.to_string());
+                None
+            }
+        }
+    }
+
+    fn required_claim(
+        &mut self,
+        raw: &Spanned<RawRequiredClaim>,
+        path: &str,
+    ) -> Option<RequiredClaim> {
+        let line = raw.referenced.line();
+        let claim = &raw.value;
+        let mut ok = true;
+        if claim.claim.trim().is_empty() {
+            self.error(line, format!("{path}.claim"), "must name a claim");
+            ok = false;
+        }
+        if claim.separator.as_deref() == Some("") {
+            self.error(
+                line,
+                format!("{path}.separator"),
+                "must not be empty (leave it out to compare whole strings)",
+            );
+            ok = false;
+        }
+        ok.then(|| RequiredClaim {
+            claim: claim.claim.clone(),
+            values: claim.values.clone(),
+            mode: match claim.match_mode {
+                RawMatch::Any => MatchMode::Any,
+                RawMatch::All => MatchMode::All,
+            },
+            separator: claim.separator.clone(),
+        })
+    }
+}
+
+fn skew_line(raw: &RawTenant) -> u64 {
+    raw.clock_skew
+        .as_ref()
+        .map_or(0, |skew| skew.referenced.line())
+}
+
+fn lifetime_line(raw: &RawTenant) -> u64 {
+    raw.max_lifetime
+        .as_ref()
+        .map_or(0, |lifetime| lifetime.referenced.line())
+}
+
+/// Whether a URL's host is a loopback address (or `localhost`).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
+    }
+}

@@ -1,0 +1,262 @@
+//! Loading remote keys: OIDC discovery and JWKS over HTTPS (rustls with ring; no OpenSSL).
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::config::{KeySource, TenantSpec, is_loopback};
+use crate::keyset::{KeySet, MAX_JWKS_SIZE};
+
+/// Time allowed for one HTTP request, connection included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Keys (and, from discovery, the issuer) loaded for one tenant.
+#[derive(Debug)]
+pub struct LoadedKeys {
+    /// The parsed key set.
+    pub keys: KeySet,
+    /// The `issuer` of the discovery document, when keys came through discovery.
+    pub discovered_issuer: Option<String>,
+}
+
+/// Why keys could not be loaded. The message names the step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    /// DNS, connection, TLS or time-out.
+    #[error("{what} {url}: {cause}")]
+    Request {
+        /// discovery or JWKS.
+        what: &'static str,
+        /// The URL.
+        url: String,
+        /// The error chain, most specific last.
+        cause: String,
+    },
+    /// The server answered with a non-success status.
+    #[error("{what} {url}: HTTP status {status}")]
+    Status {
+        /// discovery or JWKS.
+        what: &'static str,
+        /// The URL.
+        url: String,
+        /// The status code.
+        status: u16,
+    },
+    /// The body was larger than allowed.
+    #[error("{what} {url}: the response is larger than {limit} bytes")]
+    TooLarge {
+        /// discovery or JWKS.
+        what: &'static str,
+        /// The URL.
+        url: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// The document could not be parsed.
+    #[error("{what} {url}: {cause}")]
+    Parse {
+        /// discovery or JWKS.
+        what: &'static str,
+        /// The URL.
+        url: String,
+        /// What was wrong.
+        cause: String,
+    },
+    /// The discovery document names an issuer the tenant does not accept.
+    #[error(
+        "discovery {url}: the document's issuer {found:?} is not among the configured issuers {configured:?}"
+    )]
+    IssuerMismatch {
+        /// The discovery URL.
+        url: String,
+        /// The issuer in the document.
+        found: String,
+        /// The tenant's issuers.
+        configured: Vec<String>,
+    },
+    /// A URL in the discovery document is not acceptable.
+    #[error(
+        "discovery {url}: jwks_uri {jwks_uri:?} must be https:// (or http:// on a loopback host)"
+    )]
+    InsecureJwksUri {
+        /// The discovery URL.
+        url: String,
+        /// The offending jwks_uri.
+        jwks_uri: String,
+    },
+    /// The JWKS had no usable key.
+    #[error("JWKS {url}: no usable key ({skipped})")]
+    NoUsableKey {
+        /// The URL.
+        url: String,
+        /// The skipped keys and why.
+        skipped: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct DiscoveryDocument {
+    issuer: String,
+    jwks_uri: String,
+}
+
+/// Fetches discovery documents and key sets.
+#[derive(Clone, Debug)]
+pub struct Fetcher {
+    client: reqwest::Client,
+}
+
+impl Fetcher {
+    /// Builds a fetcher whose TLS uses rustls with the ring provider and the platform's roots.
+    pub fn new() -> Result<Self, FetchError> {
+        // Installing twice is harmless; the first provider stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("tokengate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| FetchError::Client(chain(&error)))?;
+        Ok(Self { client })
+    }
+
+    /// Loads a tenant's keys from its source.
+    pub async fn load(&self, spec: &TenantSpec) -> Result<LoadedKeys, FetchError> {
+        let options = spec.key_options();
+        let (jwks_url, discovered_issuer) = match &spec.key_source {
+            KeySource::Static(_) => {
+                return Err(FetchError::Client("static keys are not fetched".into()));
+            }
+            KeySource::JwksUri(url) => (url.clone(), None),
+            KeySource::Discovery(url) => {
+                let body = self.get(url, "discovery").await?;
+                let document: DiscoveryDocument = serde_json::from_slice(&body).map_err(|error| FetchError::Parse {
+                    what: "discovery",
+                    url: url.to_string(),
+                    cause: format!("not an OpenID discovery document with \"issuer\" and \"jwks_uri\": {error}"),
+                })?;
+                if !spec.issuers.is_empty()
+                    && !spec.issuers.contains(&document.issuer)
+                    && !document.issuer.contains("{tenantid}")
+                {
+                    return Err(FetchError::IssuerMismatch {
+                        url: url.to_string(),
+                        found: document.issuer,
+                        configured: spec.issuers.clone(),
+                    });
+                }
+                let jwks_url = Url::parse(&document.jwks_uri)
+                    .ok()
+                    .filter(|jwks| {
+                        jwks.scheme() == "https"
+                            || (jwks.scheme() == "http"
+                                && (spec.allow_insecure_http || is_loopback(jwks)))
+                    })
+                    .ok_or_else(|| FetchError::InsecureJwksUri {
+                        url: url.to_string(),
+                        jwks_uri: document.jwks_uri.clone(),
+                    })?;
+                (jwks_url, Some(document.issuer))
+            }
+        };
+        let body = self.get(&jwks_url, "JWKS").await?;
+        let keys = KeySet::from_jwks(&body, &options).map_err(|error| FetchError::Parse {
+            what: "JWKS",
+            url: jwks_url.to_string(),
+            cause: error.to_string(),
+        })?;
+        if keys.is_empty() {
+            let skipped: Vec<String> = keys
+                .skipped()
+                .iter()
+                .map(|skipped| {
+                    format!(
+                        "{}: {}",
+                        skipped.kid.as_deref().unwrap_or("(no kid)"),
+                        skipped.reason
+                    )
+                })
+                .collect();
+            return Err(FetchError::NoUsableKey {
+                url: jwks_url.to_string(),
+                skipped: if skipped.is_empty() {
+                    "the set is empty".into()
+                } else {
+                    skipped.join("; ")
+                },
+            });
+        }
+        Ok(LoadedKeys {
+            keys,
+            discovered_issuer,
+        })
+    }
+
+    async fn get(&self, url: &Url, what: &'static str) -> Result<Vec<u8>, FetchError> {
+        let request_error = |error: reqwest::Error| FetchError::Request {
+            what,
+            url: url.to_string(),
+            cause: chain(&error),
+        };
+        let mut response = self
+            .client
+            .get(url.clone())
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(request_error)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                what,
+                url: url.to_string(),
+                status: status.as_u16(),
+            });
+        }
+        let too_large = || FetchError::TooLarge {
+            what,
+            url: url.to_string(),
+            limit: MAX_JWKS_SIZE,
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_JWKS_SIZE as u64)
+        {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(request_error)? {
+            if body.len() + chunk.len() > MAX_JWKS_SIZE {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+/// An error and its sources, e.g. "error sending request: connection refused".
+fn chain(error: &reqwest::Error) -> String {
+    let mut text = if error.is_timeout() {
+        String::from("timed out")
+    } else if error.is_connect() {
+        String::from("cannot connect")
+    } else {
+        error.to_string()
+    };
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,380 @@
+//! Strict JSON for token headers and claim sets.
+//!
+//! RFC 7515 §4 and RFC 7519 §4 let a parser either reject duplicate member names or keep the last
+//! one; serde_json silently keeps the last. A gateway forwards claims to back ends whose parsers may
+//! keep the first, so tokengate rejects duplicates everywhere, bounds nesting depth, and requires
+//! the top level to be an object. Top-level members are kept as borrowed raw values so that only
+//! the claims a policy asks for are ever decoded.
+
+use std::borrow::Cow;
+use std::cell::Cell;
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+
+/// Below this many members, duplicate names are found by a linear scan (no allocation).
+const LINEAR_SCAN_LIMIT: usize = 16;
+
+/// Why a byte string is not an acceptable JSON object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonError {
+    /// Not valid JSON (or not UTF-8, or trailing data).
+    Syntax,
+    /// Valid JSON, but the top level is not an object.
+    NotAnObject,
+    /// The same member name appears twice in one object.
+    DuplicateMember,
+    /// Objects or arrays nest deeper than allowed.
+    TooDeep,
+}
+
+impl fmt::Display for JsonError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Syntax => "is not valid UTF-8 JSON",
+            Self::NotAnObject => "is not a JSON object",
+            Self::DuplicateMember => "has a duplicate member name",
+            Self::TooDeep => "nests objects or arrays too deeply",
+        })
+    }
+}
+
+/// A parsed top-level JSON object whose member values are still raw, borrowed JSON text.
+#[derive(Debug)]
+pub struct JsonObject<'a> {
+    members: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> JsonObject<'a> {
+    /// Parses `bytes` as one JSON object, rejecting duplicates at any depth and nesting deeper
+    /// than `max_depth` (the top-level object counts as depth 1).
+    pub fn parse(bytes: &'a [u8], max_depth: usize) -> Result<Self, JsonError> {
+        let failure = Cell::new(None);
+        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let members = TopLevel { failure: &failure }
+            .deserialize(&mut deserializer)
+            .map_err(|_| failure.get().unwrap_or(JsonError::Syntax))?;
+        deserializer.end().map_err(|_| JsonError::Syntax)?;
+        ensure_unique(members.iter().map(|(name, _)| name.as_ref()), members.len())?;
+        for (_, raw) in &members {
+            if is_container(raw) {
+                check_nested(raw.get(), max_depth.saturating_sub(1))?;
+            }
+        }
+        Ok(Self { members })
+    }
+
+    /// The raw JSON value of member `name`, if present.
+    pub fn get(&self, name: &str) -> Option<&'a RawValue> {
+        self.members
+            .iter()
+            .find(|(member, _)| member == name)
+            .map(|(_, raw)| *raw)
+    }
+
+    /// Whether member `name` is present.
+    pub fn contains(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// Member names in document order.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.members.iter().map(|(name, _)| name.as_ref())
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// Whether the object has no members.
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+}
+
+/// Whether a raw value is an object or an array.
+fn is_container(raw: &RawValue) -> bool {
+    matches!(raw.get().as_bytes().first(), Some(b'{' | b'['))
+}
+
+fn ensure_unique<'n>(
+    names: impl Iterator<Item = &'n str> + Clone,
+    count: usize,
+) -> Result<(), JsonError> {
+    if count <= LINEAR_SCAN_LIMIT {
+        let mut seen: [&str; LINEAR_SCAN_LIMIT] = [""; LINEAR_SCAN_LIMIT];
+        for (index, name) in names.enumerate() {
+            if seen[..index].contains(&name) {
+                return Err(JsonError::DuplicateMember);
+            }
+            seen[index] = name;
+        }
+        return Ok(());
+    }
+    let mut seen = HashSet::with_capacity(count);
+    for name in names {
+        if !seen.insert(name) {
+            return Err(JsonError::DuplicateMember);
+        }
+    }
+    Ok(())
+}
+
+fn check_nested(text: &str, depth_left: usize) -> Result<(), JsonError> {
+    let failure = Cell::new(None);
+    let mut deserializer = serde_json::Deserializer::from_str(text);
+    Checked {
+        depth_left,
+        failure: &failure,
+    }
+    .deserialize(&mut deserializer)
+    .map_err(|_| failure.get().unwrap_or(JsonError::Syntax))
+}
+
+// === impl TopLevel ===
+
+/// Reads the top-level object into borrowed (name, raw value) pairs.
+struct TopLevel<'f> {
+    failure: &'f Cell<Option<JsonError>>,
+}
+
+impl<'de> DeserializeSeed<'de> for TopLevel<'_> {
+    type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TopLevel<'_> {
+    type Value = Vec<(Cow<'de, str>, &'de RawValue)>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut members = Vec::with_capacity(map.size_hint().unwrap_or(12).min(32));
+        while let Some(name) = map.next_key_seed(MemberName)? {
+            let raw: &'de RawValue = map.next_value()?;
+            members.push((name, raw));
+        }
+        Ok(members)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<Self::Value, A::Error> {
+        self.not_an_object()
+    }
+    fn visit_str<E: de::Error>(self, _v: &str) -> Result<Self::Value, E> {
+        self.not_an_object()
+    }
+    fn visit_bool<E: de::Error>(self, _v: bool) -> Result<Self::Value, E> {
+        self.not_an_object()
+    }
+    fn visit_i64<E: de::Error>(self, _v: i64) -> Result<Self::Value, E> {
+        self.not_an_object()
+    }
+    fn visit_u64<E: de::Error>(self, _v: u64) -> Result<Self::Value, E> {
+        self.not_an_object()
+    }
+    fn visit_f64<E: de::Error>(self, _v: f64) -> Result<Self::Value, E> {
+        self.not_an_object()
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.not_an_object()
+    }
+}
+
+impl TopLevel<'_> {
+    fn not_an_object<T, E: de::Error>(&self) -> Result<T, E> {
+        self.failure.set(Some(JsonError::NotAnObject));
+        Err(E::custom("not an object"))
+    }
+}
+
+// === impl MemberName ===
+
+/// Deserializes a member name, borrowing when the name has no escapes.
+struct MemberName;
+
+impl<'de> DeserializeSeed<'de> for MemberName {
+    type Value = Cow<'de, str>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MemberName {
+    type Value = Cow<'de, str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        Ok(Cow::Borrowed(v))
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(Cow::Owned(v.to_owned()))
+    }
+}
+
+// === impl Checked ===
+
+/// Walks any JSON value, rejecting duplicate member names and excessive depth, keeping nothing.
+struct Checked<'f> {
+    depth_left: usize,
+    failure: &'f Cell<Option<JsonError>>,
+}
+
+impl Checked<'_> {
+    fn fail<T, E: de::Error>(&self, error: JsonError) -> Result<T, E> {
+        self.failure.set(Some(error));
+        Err(E::custom(error))
+    }
+
+    fn child(&self) -> Result<Checked<'_>, JsonError> {
+        match self.depth_left.checked_sub(1) {
+            Some(depth_left) => Ok(Checked {
+                depth_left,
+                failure: self.failure,
+            }),
+            None => Err(JsonError::TooDeep),
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Checked<'_> {
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Checked<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        if self.depth_left == 0 {
+            return self.fail(JsonError::TooDeep);
+        }
+        let mut names: HashSet<Cow<'de, str>> = HashSet::new();
+        while let Some(name) = map.next_key_seed(MemberName)? {
+            if !names.insert(name) {
+                return self.fail(JsonError::DuplicateMember);
+            }
+            let child = match self.child() {
+                Ok(child) => child,
+                Err(error) => return self.fail(error),
+            };
+            map.next_value_seed(child)?;
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if self.depth_left == 0 {
+            return self.fail(JsonError::TooDeep);
+        }
+        loop {
+            let child = match self.child() {
+                Ok(child) => child,
+                Err(error) => return self.fail(error),
+            };
+            if seq.next_element_seed(child)?.is_none() {
+                return Ok(());
+            }
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, _v: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_bool<E: de::Error>(self, _v: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E: de::Error>(self, _v: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E: de::Error>(self, _v: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E: de::Error>(self, _v: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<JsonObject<'_>, JsonError> {
+        JsonObject::parse(text.as_bytes(), 4)
+    }
+
+    #[test]
+    fn accepts_objects_and_keeps_raw_members() {
+        let object = parse(r#"{"a":1,"b":"x","c":[1,{"d":2}]}"#).expect("valid");
+        assert_eq!(object.len(), 3);
+        assert_eq!(object.get("b").map(RawValue::get), Some(r#""x""#));
+        assert!(object.get("d").is_none());
+    }
+
+    #[test]
+    fn rejects_what_is_not_a_strict_object() {
+        let cases: &[(&str, JsonError)] = &[
+            ("[1,2]", JsonError::NotAnObject),
+            ("\"s\"", JsonError::NotAnObject),
+            ("42", JsonError::NotAnObject),
+            ("null", JsonError::NotAnObject),
+            ("{\"a\":1", JsonError::Syntax),
+            ("{\"a\":1} x", JsonError::Syntax),
+            ("{\"a\":1,}", JsonError::Syntax),
+            ("\u{feff}{\"a\":1}", JsonError::Syntax),
+            (r#"{"a":1,"a":2}"#, JsonError::DuplicateMember),
+            (r#"{"a":1,"\u0061":2}"#, JsonError::DuplicateMember),
+            (r#"{"x":{"a":1,"a":2}}"#, JsonError::DuplicateMember),
+            (r#"{"x":[{"a":1,"a":2}]}"#, JsonError::DuplicateMember),
+            (r#"{"x":[[[[1]]]]}"#, JsonError::TooDeep),
+            (r#"{"x":{"y":{"z":{"w":1}}}}"#, JsonError::TooDeep),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse(text).err(), Some(*expected), "{text}");
+        }
+    }
+
+    #[test]
+    fn finds_duplicates_among_many_members() {
+        let mut text = String::from("{");
+        for index in 0..40 {
+            text.push_str(&format!("\"m{index}\":{index},"));
+        }
+        text.push_str("\"m7\":0}");
+        assert_eq!(parse(&text).err(), Some(JsonError::DuplicateMember));
+    }
+
+    #[test]
+    fn survives_pathological_nesting() {
+        let deep = format!("{{\"x\":{}{}}}", "[".repeat(5000), "]".repeat(5000));
+        assert!(JsonObject::parse(deep.as_bytes(), 32).is_err());
+    }
+}

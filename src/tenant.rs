@@ -1,0 +1,353 @@
+//! Live tenants: their key sets and policies, swapped atomically, and the choice of tenant for
+//! a token. The request path takes lock-free snapshots (`arc-swap`) and never waits on I/O.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::{ArcSwap, ArcSwapOption};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::config::{Config, KeySource, TenantSpec};
+use crate::keyset::KeySet;
+use crate::policy::Policy;
+use crate::reason::Reason;
+use crate::rejection::{Rejection, quote};
+use crate::token::{DecodedToken, Limits, ParsedToken};
+use crate::verify;
+
+/// The keys a tenant verifies with, and the policy completed for them.
+#[derive(Debug)]
+pub struct ActiveKeys {
+    /// The key set.
+    pub keys: Arc<KeySet>,
+    /// The policy, with issuers from discovery and algorithms from the keys filled in.
+    pub policy: Policy,
+    /// When the keys were loaded (seconds since the epoch).
+    pub loaded_at: i64,
+}
+
+/// One configured tenant and its current keys.
+#[derive(Debug)]
+pub struct Tenant {
+    spec: TenantSpec,
+    active: ArcSwapOption<ActiveKeys>,
+    last_error: ArcSwapOption<String>,
+}
+
+impl Tenant {
+    /// A tenant from its spec; static keys are active at once, remote ones once loaded.
+    pub fn new(spec: TenantSpec, now: i64) -> Self {
+        let tenant = Self {
+            active: ArcSwapOption::empty(),
+            last_error: ArcSwapOption::empty(),
+            spec,
+        };
+        if let KeySource::Static(keys) = &tenant.spec.key_source {
+            let keys = keys.clone();
+            tenant.install(keys, None, now);
+        }
+        tenant
+    }
+
+    /// The tenant id.
+    pub fn id(&self) -> &str {
+        &self.spec.id
+    }
+
+    /// The tenant's configuration.
+    pub fn spec(&self) -> &TenantSpec {
+        &self.spec
+    }
+
+    /// The current keys, if any were loaded.
+    pub fn active(&self) -> Option<Arc<ActiveKeys>> {
+        self.active.load_full()
+    }
+
+    /// Whether usable keys are loaded.
+    pub fn has_keys(&self) -> bool {
+        self.active.load().is_some()
+    }
+
+    /// Replaces the keys atomically; readers keep the set they already hold.
+    pub fn install(&self, keys: Arc<KeySet>, discovered_issuer: Option<String>, now: i64) {
+        let mut policy = self.spec.policy.clone();
+        if policy.issuers.is_empty()
+            && let Some(issuer) = discovered_issuer
+        {
+            policy.issuers.push(issuer);
+        }
+        if self.spec.algorithms.is_none() {
+            policy.algorithms = keys.algorithms();
+        }
+        self.active.store(Some(Arc::new(ActiveKeys {
+            keys,
+            policy,
+            loaded_at: now,
+        })));
+        self.last_error.store(None);
+    }
+
+    /// Records why the last load failed (the current keys, if any, stay).
+    pub fn record_error(&self, error: String) {
+        self.last_error.store(Some(Arc::new(error)));
+    }
+
+    /// Why keys are missing, for the `KEYS_UNAVAILABLE` detail.
+    fn unavailable_detail(&self) -> String {
+        match self.last_error.load_full() {
+            Some(error) => format!("the tenant's keys could not be loaded: {error}"),
+            None => "the tenant's keys are still loading; retry shortly".to_owned(),
+        }
+    }
+
+    /// The issuers this tenant currently accepts.
+    fn issuers(&self) -> Vec<String> {
+        match self.active.load().as_ref() {
+            Some(active) => active.policy.issuers.clone(),
+            None => self.spec.issuers.clone(),
+        }
+    }
+}
+
+/// The verdict on one token, as every front end (gRPC, CLI) reports it.
+#[derive(Debug, Default, Serialize)]
+pub struct Verdict {
+    /// Whether the token is valid.
+    pub valid: bool,
+    /// The reason code when rejected.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "serialize_reason"
+    )]
+    pub reason: Option<Reason>,
+    /// Human-readable detail (empty when valid).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub detail: String,
+    /// The tenant that judged the token.
+    pub tenant: String,
+    /// `iss`, when decodable.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub issuer: String,
+    /// `sub`, only when valid.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub subject: String,
+    /// `exp` in seconds (0 when absent).
+    pub expires_at: i64,
+    /// The key id.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub key_id: String,
+    /// The header `alg`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub algorithm: String,
+    /// The payload JSON exactly as in the token; only when valid.
+    #[serde(skip)]
+    pub claims_json: Vec<u8>,
+}
+
+fn serialize_reason<S: serde::Serializer>(
+    reason: &Option<Reason>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match reason {
+        Some(reason) => serializer.serialize_str(reason.code()),
+        None => serializer.serialize_none(),
+    }
+}
+
+impl Verdict {
+    fn reject(&mut self, rejection: Rejection) {
+        self.valid = false;
+        self.reason = Some(rejection.reason);
+        self.detail = rejection.detail.into_owned();
+        self.claims_json.clear();
+    }
+
+    /// The claims as a JSON value (for JSON output), when valid.
+    pub fn claims(&self) -> Option<Box<RawValue>> {
+        if self.claims_json.is_empty() {
+            return None;
+        }
+        let text = String::from_utf8(self.claims_json.clone()).ok()?;
+        RawValue::from_string(text).ok()
+    }
+}
+
+/// All tenants, with an index from issuer to tenant.
+#[derive(Debug)]
+pub struct Registry {
+    tenants: HashMap<String, Arc<Tenant>>,
+    order: Vec<Arc<Tenant>>,
+    by_issuer: ArcSwap<HashMap<String, Vec<Arc<Tenant>>>>,
+    limits: Limits,
+}
+
+impl Registry {
+    /// Builds the registry for a configuration; static keys are active at once.
+    pub fn new(config: &Config, now: i64) -> Self {
+        let order: Vec<Arc<Tenant>> = config
+            .tenants
+            .iter()
+            .map(|spec| Arc::new(Tenant::new(spec.clone(), now)))
+            .collect();
+        let registry = Self {
+            tenants: order
+                .iter()
+                .map(|tenant| (tenant.id().to_owned(), tenant.clone()))
+                .collect(),
+            order,
+            by_issuer: ArcSwap::from_pointee(HashMap::new()),
+            limits: Limits {
+                max_token_size: config.max_token_size,
+            },
+        };
+        registry.reindex_issuers();
+        registry
+    }
+
+    /// Tenants in configuration order.
+    pub fn tenants(&self) -> &[Arc<Tenant>] {
+        &self.order
+    }
+
+    /// The tenant with this id.
+    pub fn get(&self, id: &str) -> Option<&Arc<Tenant>> {
+        self.tenants.get(id)
+    }
+
+    /// Whether every tenant has keys.
+    pub fn all_ready(&self) -> bool {
+        self.order.iter().all(|tenant| tenant.has_keys())
+    }
+
+    /// Rebuilds the issuer index (after discovery named a tenant's issuer).
+    pub fn reindex_issuers(&self) {
+        let mut index: HashMap<String, Vec<Arc<Tenant>>> = HashMap::new();
+        for tenant in &self.order {
+            for issuer in tenant.issuers() {
+                index.entry(issuer).or_default().push(tenant.clone());
+            }
+        }
+        self.by_issuer.store(Arc::new(index));
+    }
+
+    /// Validates one token. `tenant` may be empty to choose the tenant by the token's `iss`.
+    pub fn validate(&self, token: &str, tenant: &str, now: i64) -> Verdict {
+        let mut verdict = Verdict::default();
+        let decoded = match DecodedToken::decode(token, &self.limits) {
+            Ok(decoded) => decoded,
+            Err(rejection) => {
+                verdict.reject(rejection);
+                return verdict;
+            }
+        };
+        let parsed = match decoded.parse() {
+            Ok(parsed) => parsed,
+            Err(rejection) => {
+                verdict.reject(rejection);
+                return verdict;
+            }
+        };
+        describe(&parsed, &mut verdict);
+        let chosen = match self.choose(tenant, &parsed) {
+            Ok(chosen) => chosen,
+            Err(rejection) => {
+                verdict.reject(rejection);
+                return verdict;
+            }
+        };
+        verdict.tenant = chosen.id().to_owned();
+        let Some(active) = chosen.active.load_full() else {
+            verdict.reject(Rejection::new(
+                Reason::KeysUnavailable,
+                chosen.unavailable_detail(),
+            ));
+            return verdict;
+        };
+        match verify::verify(&parsed, &active.keys, &active.policy, now) {
+            Ok(verified) => {
+                verdict.valid = true;
+                if let Some(sub) = &parsed.claims.sub {
+                    verdict.subject = sub.to_string();
+                }
+                if let Some(kid) = verified.key.kid() {
+                    verdict.key_id = kid.to_owned();
+                }
+                verdict.claims_json = decoded.payload().to_vec();
+            }
+            Err(rejection) => verdict.reject(rejection),
+        }
+        verdict
+    }
+
+    fn choose(&self, requested: &str, token: &ParsedToken<'_>) -> Result<Arc<Tenant>, Rejection> {
+        if !requested.is_empty() {
+            return self.tenants.get(requested).cloned().ok_or_else(|| {
+                Rejection::new(
+                    Reason::UnknownTenant,
+                    format!("no tenant has the id {}", quote(requested)),
+                )
+            });
+        }
+        let Some(iss) = token.claims.iss.as_deref() else {
+            return Err(Rejection::fixed(
+                Reason::UnknownTenant,
+                "the token has no \"iss\" claim, so no tenant can be chosen; pass the tenant id in the request",
+            ));
+        };
+        let index = self.by_issuer.load();
+        let candidates = index.get(iss).map(Vec::as_slice).unwrap_or_default();
+        match candidates {
+            [] => Err(Rejection::new(
+                Reason::UnknownTenant,
+                format!(
+                    "no tenant accepts the issuer {}; check the token's issuer (v1 and v2 tokens of one provider have different issuers) or pass the tenant id",
+                    quote(iss)
+                ),
+            )),
+            [only] => Ok(only.clone()),
+            several => {
+                // Several tenants share the issuer (one identity provider, several APIs): the
+                // audience decides, and must decide uniquely.
+                let matching: Vec<&Arc<Tenant>> = several
+                    .iter()
+                    .filter(|tenant| {
+                        tenant.active().is_some_and(|active| {
+                            active
+                                .policy
+                                .audiences
+                                .iter()
+                                .any(|audience| token.claims.aud.contains(audience))
+                        })
+                    })
+                    .collect();
+                match matching.as_slice() {
+                    [only] => Ok((*only).clone()),
+                    _ => Err(Rejection::new(
+                        Reason::UnknownTenant,
+                        format!(
+                            "{} tenants accept the issuer {} and the token's audience does not single one out; pass the tenant id",
+                            several.len(),
+                            quote(iss)
+                        ),
+                    )),
+                }
+            }
+        }
+    }
+}
+
+/// Copies what can be told about a token before it is verified into the verdict.
+fn describe(token: &ParsedToken<'_>, verdict: &mut Verdict) {
+    verdict.algorithm = token.header.alg.to_string();
+    if let Some(kid) = &token.header.kid {
+        verdict.key_id = kid.to_string();
+    }
+    if let Some(iss) = &token.claims.iss {
+        verdict.issuer = iss.to_string();
+    }
+    if let Some(exp) = token.claims.exp {
+        verdict.expires_at = exp as i64;
+    }
+}
