@@ -447,7 +447,8 @@ mod tests {
             format!("{good}."),
             padded,
             good.replacen('.', " .", 1),
-            good.replace('-', "+"),
+            format!("{good}+"),
+            format!("{good}=="),
             format!("{}.{}.{}", b64("[1]"), b64(good_payload), b64("s")),
             format!("{}.{}.{}", b64(good_header), b64("[]"), b64("s")),
             format!(

@@ -1,0 +1,370 @@
+//! Test harness: fixture keys, an independent token encoder (`jsonwebtoken`), a real loopback
+//! identity provider (OIDC discovery + JWKS over HTTP), and the real `tokengate` binary.
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
+use serde_json::{Value, json};
+
+pub const NOW: i64 = 1_800_000_000;
+
+/// Seconds since the epoch, now (for tests against the running binary).
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+pub fn data(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(name)
+}
+
+/// A private key from `tests/data`, its jsonwebtoken algorithm, and its kid.
+#[derive(Clone)]
+pub struct TestKey {
+    pub kid: String,
+    pub alg: Algorithm,
+    pub encoding: EncodingKey,
+}
+
+impl TestKey {
+    pub fn load(file: &str, alg: Algorithm, kid: &str) -> Self {
+        let pem = std::fs::read(data(file)).expect("fixture key");
+        let encoding = match alg {
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512 => EncodingKey::from_rsa_pem(&pem),
+            Algorithm::ES256 | Algorithm::ES384 => EncodingKey::from_ec_pem(&pem),
+            Algorithm::EdDSA => EncodingKey::from_ed_pem(&pem),
+            _ => panic!("use TestKey::hmac"),
+        }
+        .expect("parse fixture key");
+        Self {
+            kid: kid.into(),
+            alg,
+            encoding,
+        }
+    }
+
+    pub fn hmac(secret: &[u8], alg: Algorithm, kid: &str) -> Self {
+        Self {
+            kid: kid.into(),
+            alg,
+            encoding: EncodingKey::from_secret(secret).expect("secret"),
+        }
+    }
+
+    pub fn rsa_a() -> Self {
+        Self::load("rsa2048-a.pem", Algorithm::RS256, "rsa-a")
+    }
+    pub fn rsa_b() -> Self {
+        Self::load("rsa2048-b.pem", Algorithm::RS256, "rsa-b")
+    }
+    pub fn es256() -> Self {
+        Self::load("ec-p256.pem", Algorithm::ES256, "ec-256")
+    }
+    pub fn es384() -> Self {
+        Self::load("ec-p384.pem", Algorithm::ES384, "ec-384")
+    }
+    pub fn ed25519() -> Self {
+        Self::load("ed25519.pem", Algorithm::EdDSA, "ed-1")
+    }
+
+    /// The same key used with another algorithm of its family (e.g. PS256 with an RSA key).
+    pub fn with_alg(&self, alg: Algorithm) -> Self {
+        Self {
+            alg,
+            ..self.clone()
+        }
+    }
+
+    /// The public JWK, derived by jsonwebtoken (not by tokengate), with kid, use and alg.
+    pub fn jwk(&self) -> Value {
+        let jwk = Jwk::from_encoding_key(&self.encoding, self.alg).expect("jwk");
+        let mut value = serde_json::to_value(jwk).expect("jwk json");
+        let object = value.as_object_mut().expect("object");
+        object.insert("kid".into(), json!(self.kid));
+        object.insert("use".into(), json!("sig"));
+        value
+    }
+
+    /// Signs `claims` with jsonwebtoken's encoder.
+    pub fn sign(&self, claims: &Value) -> String {
+        let mut header = Header::new(self.alg);
+        header.kid = Some(self.kid.clone());
+        self.sign_with(header, claims)
+    }
+
+    pub fn sign_with(&self, header: Header, claims: &Value) -> String {
+        jsonwebtoken::encode(&header, claims, &self.encoding).expect("sign")
+    }
+}
+
+pub fn jwks(keys: &[&TestKey]) -> Value {
+    json!({ "keys": keys.iter().map(|key| key.jwk()).collect::<Vec<_>>() })
+}
+
+/// Standard claims for a token issued at `now`, valid for an hour.
+pub fn claims(issuer: &str, audience: &str, now: i64) -> Value {
+    json!({
+        "iss": issuer,
+        "sub": "user-1",
+        "aud": audience,
+        "iat": now,
+        "nbf": now,
+        "exp": now + 3600,
+        "scp": "read write",
+    })
+}
+
+// === identity provider ===
+
+/// What the loopback identity provider serves; tests change it while it runs.
+pub struct IdpState {
+    pub issuer: Mutex<String>,
+    pub jwks: Mutex<Value>,
+    pub down: AtomicBool,
+    pub discovery_requests: AtomicUsize,
+    pub jwks_requests: AtomicUsize,
+    pub base: Mutex<String>,
+}
+
+/// A real HTTP identity provider on 127.0.0.1 serving OIDC discovery and a JWKS.
+pub struct Idp {
+    pub address: SocketAddr,
+    pub state: Arc<IdpState>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Idp {
+    /// Starts the provider; `issuer` None means "http://{address}" (the usual OIDC shape).
+    pub async fn start(jwks: Value, issuer: Option<&str>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind idp");
+        let address = listener.local_addr().expect("addr");
+        let base = format!("http://{address}");
+        let state = Arc::new(IdpState {
+            issuer: Mutex::new(issuer.map_or_else(|| base.clone(), str::to_owned)),
+            jwks: Mutex::new(jwks),
+            down: AtomicBool::new(false),
+            discovery_requests: AtomicUsize::new(0),
+            jwks_requests: AtomicUsize::new(0),
+            base: Mutex::new(base),
+        });
+        let app = Router::new()
+            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/jwks", get(keys))
+            .with_state(state.clone());
+        let task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Self {
+            address,
+            state,
+            task,
+        }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub fn discovery_url(&self) -> String {
+        format!("{}/.well-known/openid-configuration", self.base())
+    }
+
+    pub fn jwks_url(&self) -> String {
+        format!("{}/jwks", self.base())
+    }
+
+    pub fn issuer(&self) -> String {
+        self.state.issuer.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn discovery(State(state): State<Arc<IdpState>>) -> Response {
+    state.discovery_requests.fetch_add(1, Ordering::SeqCst);
+    if state.down.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let base = state.base.lock().expect("lock").clone();
+    let issuer = state.issuer.lock().expect("lock").clone();
+    axum::Json(json!({
+        "issuer": issuer,
+        "jwks_uri": format!("{base}/jwks"),
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }))
+    .into_response()
+}
+
+async fn keys(State(state): State<Arc<IdpState>>) -> Response {
+    state.jwks_requests.fetch_add(1, Ordering::SeqCst);
+    if state.down.load(Ordering::SeqCst) {
+        return StatusCode::SERVICE_UNAVAILABLE.into_response();
+    }
+    let jwks = state.jwks.lock().expect("lock").clone();
+    axum::Json(jwks).into_response()
+}
+
+// === the tokengate binary ===
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_tokengate")
+}
+
+/// A running `tokengate serve`, killed when dropped.
+pub struct Tokengate {
+    pub address: SocketAddr,
+    pub log: Arc<Mutex<Vec<String>>>,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Tokengate {
+    /// Writes `config` (YAML) to a temp file and serves it on a free loopback port.
+    pub fn start(config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tokengate.yaml");
+        std::fs::write(&path, config).expect("write config");
+        let child = Command::new(binary())
+            .args(["serve", "--config"])
+            .arg(&path)
+            .args(["--listen", "127.0.0.1:0", "--log-format", "json"])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tokengate");
+        Self::attach(child, dir)
+    }
+
+    /// Follows the log of a spawned server until it says where it listens.
+    pub fn attach(mut child: Child, dir: tempfile::TempDir) -> Self {
+        let stderr = child.stderr.take().expect("stderr");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let log_writer = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Ok(entry) = serde_json::from_str::<Value>(&line)
+                    && entry["message"] == "tokengate listening"
+                    && let Some(address) = entry["address"].as_str()
+                {
+                    let _ = sender.send(address.to_owned());
+                }
+                log_writer.lock().expect("lock").push(line);
+            }
+        });
+        let address = receiver
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("tokengate did not start: {:?}", log.lock().expect("lock")));
+        Self {
+            address: address.parse().expect("address"),
+            log,
+            child,
+            _dir: dir,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    pub async fn client(
+        &self,
+    ) -> tokengate::pb::token_validator_client::TokenValidatorClient<tonic::transport::Channel>
+    {
+        tokengate::pb::token_validator_client::TokenValidatorClient::connect(self.endpoint())
+            .await
+            .expect("connect")
+    }
+
+    /// Waits until gRPC health reports SERVING for the whole server.
+    pub async fn wait_serving(&self) {
+        let channel = tonic::transport::Channel::from_shared(self.endpoint())
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect health");
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let status = health
+                .check(tonic_health::pb::HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(|response| response.into_inner().status)
+                .ok();
+            if status
+                == Some(tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tokengate never became SERVING: {status:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "tokengate did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Tokengate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A validation request.
+pub fn request(token: &str, tenant: &str) -> tokengate::pb::ValidateTokenRequest {
+    tokengate::pb::ValidateTokenRequest {
+        token: token.into(),
+        tenant: tenant.into(),
+        correlation_id: String::new(),
+    }
+}
