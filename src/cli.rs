@@ -287,10 +287,11 @@ fn check_config(file: &Path) -> ExitCode {
         } else {
             tenant.issuers.join(", ")
         };
-        let algorithms = tenant.algorithms.map_or_else(
-            || "(the keys' algorithms)".to_owned(),
-            |set| set.to_string(),
-        );
+        let algorithms = match (&tenant.algorithms, &tenant.key_source) {
+            (Some(set), _) => set.to_string(),
+            (None, KeySource::Static(keys)) => format!("{} (from the keys)", keys.algorithms()),
+            (None, _) => "(the algorithms of the fetched keys)".to_owned(),
+        };
         println!("  - {}: {source}", tenant.id);
         println!("      issuers: {issuers}");
         println!(

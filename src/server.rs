@@ -25,6 +25,9 @@ const REFRESH_INTERVAL: Duration = Duration::from_secs(300);
 const FIRST_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// Longest delay between retries of a failing load.
 const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(60);
+/// How long in-flight requests may drain after shutdown begins before the server exits anyway
+/// (idle HTTP/2 connections of gateways would otherwise hold it open).
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// The gRPC service name reported by health checks.
 const SERVICE_NAME: &str = "tokengate.v1.TokenValidator";
 
@@ -64,7 +67,7 @@ pub async fn bind(config: &Config) -> Result<TcpListener, ServeError> {
 pub async fn serve(
     config: Config,
     listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let registry = Arc::new(Registry::new(&config, clock::now()));
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -91,14 +94,34 @@ pub async fn serve(
         .build_v1alpha()
         .map_err(|error| ServeError::Reflection(error.to_string()))?;
     let validator = ValidatorService::new(registry.clone(), config.max_batch_size);
-    tonic::transport::Server::builder()
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let stop_signal = stopping.clone();
+    let reporter = health.clone();
+    let graceful = async move {
+        shutdown.await;
+        // Readiness goes first, so that load balancers stop sending new work.
+        reporter
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        reporter
+            .set_service_status(SERVICE_NAME, ServingStatus::NotServing)
+            .await;
+        stop_signal.notify_one();
+    };
+    let server = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
         .add_service(TokenValidatorServer::new(validator))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), graceful);
+    tokio::select! {
+        result = server => result?,
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(DRAIN_TIMEOUT).await;
+        } => tracing::warn!("connections still open after the drain timeout; exiting"),
+    }
     tracing::info!("tokengate stopped");
     Ok(())
 }

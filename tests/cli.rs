@@ -1,0 +1,251 @@
+//! The command line as a user runs it: exit codes, messages, and the embedded default.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use support::{TestKey, Tokengate, binary, claims, jwks, now, request};
+use tokengate::pb;
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(binary())
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    if let Some(input) = stdin
+        && let Some(mut pipe) = child.stdin.take()
+    {
+        pipe.write_all(input.as_bytes()).expect("stdin");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("wait")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn write_config(dir: &tempfile::TempDir, yaml: &str) -> String {
+    let path = dir.path().join("tokengate.yaml");
+    std::fs::write(&path, yaml).expect("write");
+    path.to_string_lossy().into_owned()
+}
+
+fn inline_config(key: &TestKey) -> String {
+    format!(
+        "tenants:\n  - id: local\n    issuers: [\"https://issuer.example\"]\n    audiences: [\"api://x\"]\n    jwks: {}\n",
+        jwks(&[key])
+    )
+}
+
+#[test]
+fn check_config_prints_a_summary() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = write_config(&dir, &inline_config(&TestKey::es256()));
+    let output = run(&["check-config", &path], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("OK"), "{stdout}");
+    assert!(stdout.contains("- local: 1 static key(s)"), "{stdout}");
+    assert!(stdout.contains("ES256"), "{stdout}");
+}
+
+#[test]
+fn check_config_reports_every_error_with_file_line_and_path() {
+    let dir = tempfile::tempdir().expect("dir");
+    let yaml = r#"listen: "not an address"
+tenants:
+  - id: a
+    discovery_url: "http://idp.example/.well-known/openid-configuration"
+    clock_skew: "soon"
+  - id: a
+    issuers: ["https://i"]
+    jwks_uri: "https://i/jwks"
+    algorithms: [RS256, none]
+  - id: c
+    issuers: ["https://c"]
+"#;
+    let path = write_config(&dir, yaml);
+    let output = run(&["check-config", &path], None);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    for expected in [
+        format!("{path}:1: listen:"),
+        format!("{path}:4: tenants[0].discovery_url: plain http://"),
+        format!("{path}:5: tenants[0].clock_skew:"),
+        format!("{path}:6: tenants[1].id: duplicate tenant id"),
+        format!("{path}:9: tenants[1].algorithms[1]: \"none\" is not supported"),
+        format!("{path}:10: tenants[2]: exactly one key source"),
+        "6 errors in the configuration".to_owned(),
+    ] {
+        assert!(
+            stderr.contains(&expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn check_config_rejects_unknown_fields_and_bad_yaml_with_a_line() {
+    let dir = tempfile::tempdir().expect("dir");
+    let path = write_config(
+        &dir,
+        "tenants:\n  - id: a\n    issuers: [\"https://i\"]\n    jwks_uri: \"https://i/jwks\"\n    audience: [\"typo\"]\n",
+    );
+    let output = run(&["check-config", &path], None);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains(&format!("{path}:5:")), "{stderr}");
+    assert!(stderr.contains("audience"), "{stderr}");
+
+    let path = write_config(&dir, "tenants: [\n");
+    let output = run(&["check-config", &path], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains(&path),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let output = run(&["check-config", "/no/such/file.yaml"], None);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("cannot read the file"));
+}
+
+#[test]
+fn bad_command_lines_exit_2() {
+    for args in [
+        &["frobnicate"][..],
+        &["serve", "--listen", "nowhere"],
+        &["mint", "--ttl", "forever"],
+        &[],
+    ] {
+        let output = run(args, None);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn validate_prints_json_verdicts_and_exits_by_validity() {
+    let dir = tempfile::tempdir().expect("dir");
+    let key = TestKey::rsa_a();
+    let path = write_config(&dir, &inline_config(&key));
+    let good = key.sign(&claims("https://issuer.example", "api://x", now()));
+    let output = run(&["validate", "--config", &path, &good], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let verdict: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(verdict["valid"], true);
+    assert_eq!(verdict["tenant"], "local");
+    assert_eq!(verdict["claims"]["sub"], "user-1");
+
+    let bad_audience = key.sign(&claims("https://issuer.example", "api://y", now()));
+    let output = run(&["validate", "--config", &path, &bad_audience], None);
+    assert_eq!(output.status.code(), Some(1));
+    let verdict: Value = serde_json::from_slice(&output.stdout).expect("json");
+    assert_eq!(verdict["reason"], "invalid_audience");
+    assert!(verdict.get("claims").is_none());
+
+    // One token per line on stdin, one verdict per line on stdout.
+    let input = format!("{good}\n\nnot-a-token\n{good}\n");
+    let output = run(&["validate", "--config", &path, "-"], Some(&input));
+    assert_eq!(output.status.code(), Some(1));
+    let lines: Vec<Value> = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("json line"))
+        .collect();
+    let valid: Vec<bool> = lines.iter().map(|line| line["valid"] == true).collect();
+    assert_eq!(valid, [true, false, true]);
+    assert_eq!(lines[1]["reason"], "malformed");
+
+    // --now replays a verdict at another time.
+    let output = run(
+        &[
+            "validate",
+            "--config",
+            &path,
+            "--now",
+            &(now() + 7200).to_string(),
+            &good,
+        ],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stdout).contains("\"expired\""));
+}
+
+#[test]
+fn mint_and_validate_agree_on_the_embedded_default() {
+    let token = run(&["mint"], None);
+    assert_eq!(token.status.code(), Some(0));
+    let output = run(&["validate"], Some(&text(&token.stdout)));
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+
+    let expired = run(&["mint", "--expired"], None);
+    let output = run(&["validate", text(&expired.stdout).trim()], None);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stdout).contains("\"expired\""));
+
+    let wrong_scope = run(
+        &["mint", "--scope", "write", "--claim", "tier=\"gold\""],
+        None,
+    );
+    let output = run(&["validate", text(&wrong_scope.stdout).trim()], None);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stdout).contains("claim_mismatch"));
+}
+
+#[tokio::test]
+async fn serve_without_config_runs_the_demo_and_prints_tokens() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut child = Command::new(binary())
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let server = Tokengate::attach(child, dir);
+    let mut tokens = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let line = line.trim().to_owned();
+        if line.starts_with("eyJ") {
+            tokens.push(line);
+        }
+        if tokens.len() == 2 || Instant::now() > deadline {
+            break;
+        }
+    }
+    assert_eq!(
+        tokens.len(),
+        2,
+        "the banner shows a valid and an expired token"
+    );
+    server.wait_serving().await;
+    let mut client = server.client().await;
+    let valid = client
+        .validate_token(request(&tokens[0], ""))
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert!(valid.valid, "{valid:?}");
+    assert_eq!(valid.tenant, "demo");
+    let expired = client
+        .validate_token(request(&tokens[1], ""))
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert_eq!(expired.reason, pb::Reason::Expired as i32);
+    let _ = json!(null);
+}
