@@ -586,10 +586,19 @@ fn classic_attacks_are_rejected() {
     );
 
     // Duplicate claims: the signature is valid, the token still is not.
-    let header = format!(r#"{{"alg":"ES256","kid":"ec-256"}}"#);
-    let duplicate = r#"{"iss":"https://issuer.example","aud":"api://orders","exp":1800003600,"sub":"a","sub":"admin"}"#;
-    let signing_input = format!("{}.{}", B64.encode(&header), B64.encode(duplicate));
-    let token = format!("{signing_input}.{}", B64.encode([1u8; 64]));
+    let header = r#"{"alg":"ES256","kid":"ec-256"}"#;
+    let duplicate = format!(
+        r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","exp":{},"sub":"a","sub":"admin"}}"#,
+        NOW + 60
+    );
+    let signing_input = format!("{}.{}", B64.encode(header), B64.encode(duplicate));
+    let signature = jsonwebtoken::crypto::sign(
+        signing_input.as_bytes(),
+        &f.es256.encoding,
+        Algorithm::ES256,
+    )
+    .expect("sign");
+    let token = format!("{signing_input}.{signature}");
     assert_eq!(reason(&f, &token, ""), Some(Reason::Malformed));
 }
 
