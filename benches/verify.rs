@@ -179,7 +179,10 @@ fn main() {
         group.finish();
     }
     criterion.final_summary();
-    print_ratios(&cases);
+    // In smoke mode (`cargo test --benches`) nothing was measured, so there is nothing to compare.
+    if std::env::args().any(|arg| arg == "--bench") {
+        print_ratios(&cases);
+    }
 }
 
 /// Reads criterion's estimates of this run and prints tokengate against its baselines.

@@ -33,10 +33,12 @@ cargo fmt --all -- --check
 step "lints"
 cargo clippy --locked --all-targets -- -D warnings
 
-step "tests"
-cargo test --locked --all-targets
+step "tests (unit, integration, and the benchmarks in smoke mode: each runs once)"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set -o pipefail
+cargo test --locked --all-targets 2>&1 | tee "$log"
 
-step "benchmarks (smoke: each runs once)"
-cargo bench --locked --bench verify -- --test
-
-step "done"
+step "summary"
+awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+     END { printf "%d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"

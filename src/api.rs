@@ -12,10 +12,11 @@ use crate::pb::token_validator_server::TokenValidator;
 use crate::tenant::{Registry, Verdict};
 
 /// Serves `TokenValidator` over a shared registry.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ValidatorService {
     registry: Arc<Registry>,
     max_batch_size: usize,
+    batch_sizes: metrics::Histogram,
 }
 
 impl ValidatorService {
@@ -24,6 +25,7 @@ impl ValidatorService {
         Self {
             registry,
             max_batch_size,
+            batch_sizes: metrics::histogram!("tokengate_batch_size"),
         }
     }
 
@@ -79,6 +81,7 @@ impl TokenValidator for ValidatorService {
                 self.max_batch_size
             )));
         }
+        self.batch_sizes.record(requests.len() as f64);
         let now = clock::now();
         let responses = requests
             .into_iter()

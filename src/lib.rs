@@ -24,6 +24,7 @@ pub mod demo;
 pub mod fetch;
 pub mod json;
 pub mod keyset;
+pub mod metrics;
 pub mod pb;
 pub mod policy;
 pub mod reason;

@@ -4,7 +4,14 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::get;
+use metrics_exporter_prometheus::PrometheusHandle;
 
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -48,6 +55,9 @@ pub enum ServeError {
     /// The gRPC reflection service could not be built.
     #[error("cannot build the reflection service: {0}")]
     Reflection(String),
+    /// The metrics recorder could not be installed.
+    #[error("cannot set up metrics: {0}")]
+    Metrics(String),
     /// The gRPC server failed.
     #[error("the gRPC server failed: {0}")]
     Transport(#[from] tonic::transport::Error),
@@ -69,7 +79,28 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    // The recorder must exist before tenants take their metric handles.
+    let metrics_handle = match config.metrics_listen {
+        Some(_) => Some(
+            crate::metrics::install().map_err(|error| ServeError::Metrics(error.to_string()))?,
+        ),
+        None => None,
+    };
     let registry = Arc::new(Registry::new(&config, clock::now()));
+    let stopping = Arc::new(AtomicBool::new(false));
+    if let (Some(address), Some(handle)) = (config.metrics_listen, metrics_handle) {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| ServeError::Bind { address, source })?;
+        let bound = listener.local_addr().unwrap_or(address);
+        tracing::info!(address = %bound, "metrics and probes listening");
+        tokio::spawn(serve_http(
+            listener,
+            handle,
+            registry.clone(),
+            stopping.clone(),
+        ));
+    }
     let (health, health_service) = tonic_health::server::health_reporter();
     update_health(&health, &registry).await;
     let fetcher = Fetcher::new()?;
@@ -94,11 +125,12 @@ pub async fn serve(
         .build_v1alpha()
         .map_err(|error| ServeError::Reflection(error.to_string()))?;
     let validator = ValidatorService::new(registry.clone(), config.max_batch_size);
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let stop_signal = stopping.clone();
+    let drained = Arc::new(tokio::sync::Notify::new());
+    let stop_signal = drained.clone();
     let reporter = health.clone();
     let graceful = async move {
         shutdown.await;
+        stopping.store(true, Ordering::SeqCst);
         // Readiness goes first, so that load balancers stop sending new work.
         reporter
             .set_service_status("", ServingStatus::NotServing)
@@ -118,7 +150,7 @@ pub async fn serve(
     tokio::select! {
         result = server => result?,
         () = async {
-            stopping.notified().await;
+            drained.notified().await;
             tokio::time::sleep(DRAIN_TIMEOUT).await;
         } => tracing::warn!("connections still open after the drain timeout; exiting"),
     }
@@ -175,6 +207,68 @@ async fn keep_keys_fresh(
                 retry = (retry * 2).min(MAX_RETRY_INTERVAL);
             }
         }
+    }
+}
+
+/// What the HTTP side listener needs.
+#[derive(Clone)]
+struct HttpState {
+    metrics: PrometheusHandle,
+    registry: Arc<Registry>,
+    stopping: Arc<AtomicBool>,
+}
+
+/// Serves `/metrics`, `/healthz` (the process is up) and `/readyz` (every tenant has keys and
+/// the server is not shutting down) for probes and scrapers that do not speak gRPC.
+async fn serve_http(
+    listener: TcpListener,
+    metrics: PrometheusHandle,
+    registry: Arc<Registry>,
+    stopping: Arc<AtomicBool>,
+) {
+    let upkeep = metrics.clone();
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            interval.tick().await;
+            upkeep.run_upkeep();
+        }
+    });
+    let app = Router::new()
+        .route(
+            "/metrics",
+            get(|State(state): State<HttpState>| async move { state.metrics.render() }),
+        )
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readiness))
+        .with_state(HttpState {
+            metrics,
+            registry,
+            stopping,
+        });
+    if let Err(error) = axum::serve(listener, app).await {
+        tracing::error!(%error, "the metrics listener failed");
+    }
+}
+
+async fn readiness(State(state): State<HttpState>) -> (StatusCode, String) {
+    if state.stopping.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
+    }
+    let waiting: Vec<&str> = state
+        .registry
+        .tenants()
+        .iter()
+        .filter(|tenant| !tenant.has_keys())
+        .map(|tenant| tenant.id())
+        .collect();
+    if waiting.is_empty() {
+        (StatusCode::OK, "ready\n".into())
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("waiting for keys of: {}\n", waiting.join(", ")),
+        )
     }
 }
 

@@ -10,6 +10,7 @@ use serde_json::value::RawValue;
 
 use crate::config::{Config, KeySource, TenantSpec};
 use crate::keyset::KeySet;
+use crate::metrics::{KeyMetrics, NO_TENANT, ValidationMetrics};
 use crate::policy::Policy;
 use crate::reason::Reason;
 use crate::rejection::{Rejection, quote};
@@ -33,6 +34,8 @@ pub struct Tenant {
     spec: TenantSpec,
     active: ArcSwapOption<ActiveKeys>,
     last_error: ArcSwapOption<String>,
+    validations: ValidationMetrics,
+    key_metrics: KeyMetrics,
 }
 
 impl Tenant {
@@ -41,6 +44,8 @@ impl Tenant {
         let tenant = Self {
             active: ArcSwapOption::empty(),
             last_error: ArcSwapOption::empty(),
+            validations: ValidationMetrics::new(&spec.id),
+            key_metrics: KeyMetrics::new(&spec.id),
             spec,
         };
         if let KeySource::Static(keys) = &tenant.spec.key_source {
@@ -81,6 +86,7 @@ impl Tenant {
         if self.spec.algorithms.is_none() {
             policy.algorithms = keys.algorithms();
         }
+        self.key_metrics.loaded(keys.len(), now);
         self.active.store(Some(Arc::new(ActiveKeys {
             keys,
             policy,
@@ -91,6 +97,7 @@ impl Tenant {
 
     /// Records why the last load failed (the current keys, if any, stay).
     pub fn record_error(&self, error: String) {
+        self.key_metrics.failed();
         self.last_error.store(Some(Arc::new(error)));
     }
 
@@ -181,6 +188,7 @@ pub struct Registry {
     order: Vec<Arc<Tenant>>,
     by_issuer: ArcSwap<HashMap<String, Vec<Arc<Tenant>>>>,
     limits: Limits,
+    unmatched: ValidationMetrics,
 }
 
 impl Registry {
@@ -201,6 +209,7 @@ impl Registry {
             limits: Limits {
                 max_token_size: config.max_token_size,
             },
+            unmatched: ValidationMetrics::new(NO_TENANT),
         };
         registry.reindex_issuers();
         registry
@@ -234,27 +243,44 @@ impl Registry {
 
     /// Validates one token. `tenant` may be empty to choose the tenant by the token's `iss`.
     pub fn validate(&self, token: &str, tenant: &str, now: i64) -> Verdict {
+        let started = std::time::Instant::now();
         let mut verdict = Verdict::default();
+        let judged_by = self.judge(token, tenant, now, &mut verdict);
+        let metrics = judged_by
+            .as_ref()
+            .map_or(&self.unmatched, |tenant| &tenant.validations);
+        metrics.record(verdict.reason, started.elapsed());
+        verdict
+    }
+
+    /// Fills `verdict`; returns the tenant that judged the token, if one was chosen.
+    fn judge(
+        &self,
+        token: &str,
+        tenant: &str,
+        now: i64,
+        verdict: &mut Verdict,
+    ) -> Option<Arc<Tenant>> {
         let decoded = match DecodedToken::decode(token, &self.limits) {
             Ok(decoded) => decoded,
             Err(rejection) => {
                 verdict.reject(rejection);
-                return verdict;
+                return None;
             }
         };
         let parsed = match decoded.parse() {
             Ok(parsed) => parsed,
             Err(rejection) => {
                 verdict.reject(rejection);
-                return verdict;
+                return None;
             }
         };
-        describe(&parsed, &mut verdict);
+        describe(&parsed, verdict);
         let chosen = match self.choose(tenant, &parsed) {
             Ok(chosen) => chosen,
             Err(rejection) => {
                 verdict.reject(rejection);
-                return verdict;
+                return None;
             }
         };
         verdict.tenant = chosen.id().to_owned();
@@ -263,7 +289,7 @@ impl Registry {
                 Reason::KeysUnavailable,
                 chosen.unavailable_detail(),
             ));
-            return verdict;
+            return Some(chosen);
         };
         match verify::verify(&parsed, &active.keys, &active.policy, now) {
             Ok(verified) => {
@@ -278,7 +304,7 @@ impl Registry {
             }
             Err(rejection) => verdict.reject(rejection),
         }
-        verdict
+        Some(chosen)
     }
 
     fn choose(&self, requested: &str, token: &ParsedToken<'_>) -> Result<Arc<Tenant>, Rejection> {

@@ -57,6 +57,17 @@ fn check_config_prints_a_summary() {
 }
 
 #[test]
+fn the_deploy_example_configuration_is_valid() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/tokengate.example.yaml");
+    let output = run(&["check-config", path], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    for tenant in ["contoso-ciam", "contoso-workforce", "partner"] {
+        assert!(stdout.contains(&format!("- {tenant}:")), "{stdout}");
+    }
+}
+
+#[test]
 fn check_config_reports_every_error_with_file_line_and_path() {
     let dir = tempfile::tempdir().expect("dir");
     let yaml = r#"listen: "not an address"

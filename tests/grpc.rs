@@ -282,3 +282,71 @@ async fn reflection_lists_the_services_and_sigterm_stops_cleanly() {
     let status = server.terminate();
     assert!(status.success(), "exit status {status:?}");
 }
+
+#[tokio::test]
+async fn metrics_and_probes_report_validations_by_tenant_and_reason() {
+    let key = TestKey::rsa_a();
+    let idp = Idp::start(jwks(&[&key]), None).await;
+    let config = format!(
+        "metrics_listen: \"127.0.0.1:0\"\n{}",
+        discovery_config(&idp)
+    );
+    let server = Tokengate::start(&config);
+    let metrics_address = server.wait_log("metrics and probes listening")["address"]
+        .as_str()
+        .expect("address")
+        .to_owned();
+    server.wait_serving().await;
+    let mut client = server.client().await;
+    let good = key.sign(&claims(&idp.issuer(), AUDIENCE, now()));
+    let expired = key.sign(&json!({"iss": idp.issuer(), "aud": AUDIENCE, "exp": now() - 3600}));
+    for token in [&good, &good, &expired] {
+        client
+            .validate_token(request(token, ""))
+            .await
+            .expect("rpc");
+    }
+    client
+        .validate_token(request("x.y", ""))
+        .await
+        .expect("rpc");
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let get = |path: &str| http.get(format!("http://{metrics_address}{path}")).send();
+    assert_eq!(get("/healthz").await.expect("healthz").status(), 200);
+    assert_eq!(get("/readyz").await.expect("readyz").status(), 200);
+    let body = get("/metrics")
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    let value = |needle: &str| -> f64 {
+        body.lines()
+            .find(|line| {
+                line.starts_with("tokengate_validations_total{")
+                    && needle.split(',').all(|part| line.contains(part))
+            })
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|number| number.parse().ok())
+            .unwrap_or_else(|| panic!("no series {needle} in:\n{body}"))
+    };
+    assert_eq!(value(r#"tenant="orders",result="valid""#), 2.0);
+    assert_eq!(
+        value(r#"tenant="orders",result="invalid",reason="expired""#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"tenant="(none)",result="invalid",reason="malformed""#),
+        1.0
+    );
+    assert!(
+        body.contains("tokengate_validation_duration_seconds_bucket"),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"tokengate_tenant_keys{tenant="orders"} 1"#),
+        "{body}"
+    );
+}

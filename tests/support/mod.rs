@@ -291,6 +291,25 @@ impl Tokengate {
         }
     }
 
+    /// Waits for a JSON log entry with this message and returns it.
+    pub fn wait_log(&self, message: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let found = self
+                .log
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+                .find(|entry| entry["message"] == message);
+            if let Some(entry) = found {
+                return entry;
+            }
+            assert!(Instant::now() < deadline, "no log entry {message:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.address)
     }
