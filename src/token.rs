@@ -132,6 +132,21 @@ impl<'r> DecodedToken<'r> {
         &self.buffer[self.header_end..self.payload_end]
     }
 
+    /// Parses the header alone (for JWS-level checks; see [`crate::verify::verify_jws`]).
+    pub fn parse_header(&self) -> Result<Header<'_>, Rejection> {
+        Header::parse(&self.buffer[..self.header_end])
+    }
+
+    /// `BASE64URL(header) || '.' || BASE64URL(payload)`, exactly as received.
+    pub fn signing_input(&self) -> &[u8] {
+        self.signing_input.as_bytes()
+    }
+
+    /// The decoded signature.
+    pub fn signature(&self) -> &[u8] {
+        &self.buffer[self.payload_end..]
+    }
+
     /// Parses the header and the registered claims.
     pub fn parse(&self) -> Result<ParsedToken<'_>, Rejection> {
         let header = Header::parse(&self.buffer[..self.header_end])?;
