@@ -201,16 +201,6 @@ impl KeySet {
         Ok(set)
     }
 
-    /// Builds a set from keys already made (used by the embedded demo).
-    pub fn from_keys(keys: Vec<VerifyingKey>) -> Self {
-        let mut set = Self {
-            keys,
-            ..Self::default()
-        };
-        set.index_and_drop_ambiguous_kids();
-        set
-    }
-
     fn index_and_drop_ambiguous_kids(&mut self) {
         let mut counts: HashMap<&str, usize> = HashMap::new();
         for kid in self.keys.iter().filter_map(VerifyingKey::kid) {
@@ -415,7 +405,10 @@ fn rsa_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Material), String> {
     let n = decode_field(jwk.n.as_ref(), "n")?;
     let e = decode_field(jwk.e.as_ref(), "e")?;
     let n_trimmed = trim_leading_zeros(&n);
-    let bits = n_trimmed.len() * 8 - n_trimmed.first().map_or(8, |b| b.leading_zeros() as usize);
+    let bits = match n_trimmed.first() {
+        Some(first) => n_trimmed.len() * 8 - first.leading_zeros() as usize,
+        None => 0,
+    };
     if !(2048..=8192).contains(&bits) {
         return Err(format!(
             "the RSA modulus is {bits} bits; 2048 to 8192 are accepted"
@@ -483,15 +476,4 @@ fn hmac_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Material), String> {
 fn trim_leading_zeros(bytes: &[u8]) -> &[u8] {
     let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
     &bytes[start..]
-}
-
-/// Builds an Ed25519 verifying key from raw public-key bytes (for the embedded demo tenant).
-pub fn ed25519_key(kid: &str, public: &[u8]) -> VerifyingKey {
-    VerifyingKey {
-        kid: Some(kid.into()),
-        algorithms: AlgorithmSet::only(Algorithm::EdDSA),
-        material: Material::Ed25519 {
-            public: public.to_vec(),
-        },
-    }
 }
