@@ -11,6 +11,9 @@ use crate::pb;
 use crate::pb::token_validator_server::TokenValidator;
 use crate::tenant::{Registry, Verdict};
 
+/// Batches up to this size are validated on the async worker; larger ones on the blocking pool.
+const INLINE_BATCH_LIMIT: usize = 16;
+
 /// Serves `TokenValidator` over a shared registry.
 #[derive(Clone)]
 pub struct ValidatorService {
@@ -83,10 +86,24 @@ impl TokenValidator for ValidatorService {
         }
         self.batch_sizes.record(requests.len() as f64);
         let now = clock::now();
-        let responses = requests
-            .into_iter()
-            .map(|request| self.answer(request, now))
-            .collect();
+        if requests.len() <= INLINE_BATCH_LIMIT {
+            let responses = requests
+                .into_iter()
+                .map(|request| self.answer(request, now))
+                .collect();
+            return Ok(Response::new(pb::ValidateBatchResponse { responses }));
+        }
+        // A large batch is milliseconds of CPU: run it off the async workers so that it does not
+        // delay other requests' I/O.
+        let service = self.clone();
+        let responses = tokio::task::spawn_blocking(move || {
+            requests
+                .into_iter()
+                .map(|request| service.answer(request, now))
+                .collect()
+        })
+        .await
+        .map_err(|error| Status::internal(format!("the batch could not be validated: {error}")))?;
         Ok(Response::new(pb::ValidateBatchResponse { responses }))
     }
 

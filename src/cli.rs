@@ -150,10 +150,25 @@ pub fn main() -> ExitCode {
                 lifetime: if expired { -3600 } else { lifetime },
                 extra: claims.into_iter().collect::<Map<String, Value>>(),
             };
-            println!("{}", demo::mint(&options, clock::now()));
+            print_stdout(&format!("{}\n", demo::mint(&options, clock::now())));
             ExitCode::SUCCESS
         }
     }
+}
+
+/// Appends one formatted line to a `String`.
+macro_rules! line {
+    ($out:expr, $($arg:tt)*) => {{
+        $out.push_str(&format!($($arg)*));
+        $out.push('\n');
+    }};
+}
+
+/// Writes to stdout; a closed pipe (`tokengate … | head`) is not an error worth a panic.
+fn print_stdout(text: &str) {
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(text.as_bytes());
+    let _ = stdout.flush();
 }
 
 fn load_config(path: Option<&Path>) -> Result<Config, ConfigErrors> {
@@ -265,17 +280,20 @@ fn check_config(file: &Path) -> ExitCode {
         Ok(config) => config,
         Err(errors) => return report(&errors),
     };
-    println!("{}: OK", file.display());
-    println!("  listen: {}", config.listen);
+    let mut out = String::new();
+    line!(out, "{}: OK", file.display());
+    line!(out, "  listen: {}", config.listen);
     match config.metrics_listen {
-        Some(address) => println!("  metrics_listen: {address}"),
-        None => println!("  metrics_listen: (off)"),
+        Some(address) => line!(out, "  metrics_listen: {address}"),
+        None => line!(out, "  metrics_listen: (off)"),
     }
-    println!(
+    line!(
+        out,
         "  max_token_size: {} bytes, max_batch_size: {}",
-        config.max_token_size, config.max_batch_size
+        config.max_token_size,
+        config.max_batch_size
     );
-    println!("  tenants: {}", config.tenants.len());
+    line!(out, "  tenants: {}", config.tenants.len());
     for tenant in &config.tenants {
         let source = match &tenant.key_source {
             KeySource::Discovery(url) => format!("discovery {url}"),
@@ -292,9 +310,10 @@ fn check_config(file: &Path) -> ExitCode {
             (None, KeySource::Static(keys)) => format!("{} (from the keys)", keys.algorithms()),
             (None, _) => "(the algorithms of the fetched keys)".to_owned(),
         };
-        println!("  - {}: {source}", tenant.id);
-        println!("      issuers: {issuers}");
-        println!(
+        line!(out, "  - {}: {source}", tenant.id);
+        line!(out, "      issuers: {issuers}");
+        line!(
+            out,
             "      audiences: {}",
             if tenant.policy.audiences.is_empty() {
                 "(any)".to_owned()
@@ -302,8 +321,9 @@ fn check_config(file: &Path) -> ExitCode {
                 tenant.policy.audiences.join(", ")
             }
         );
-        println!("      algorithms: {algorithms}");
-        println!(
+        line!(out, "      algorithms: {algorithms}");
+        line!(
+            out,
             "      clock_skew: {}s, require_expiration: {}, max_lifetime: {}",
             tenant.policy.clock_skew,
             tenant.policy.require_expiration,
@@ -319,11 +339,12 @@ fn check_config(file: &Path) -> ExitCode {
                 .iter()
                 .map(|c| c.claim.as_str())
                 .collect();
-            println!("      required_claims: {}", claims.join(", "));
+            line!(out, "      required_claims: {}", claims.join(", "));
         }
         if let KeySource::Static(keys) = &tenant.key_source {
             for skipped in keys.skipped() {
-                println!(
+                line!(
+                    out,
                     "      warning: key {} skipped: {}",
                     skipped.kid.as_deref().unwrap_or("(no kid)"),
                     skipped.reason
@@ -331,6 +352,7 @@ fn check_config(file: &Path) -> ExitCode {
             }
         }
     }
+    print_stdout(&out);
     ExitCode::SUCCESS
 }
 

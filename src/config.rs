@@ -116,23 +116,17 @@ impl TenantSpec {
 
 fn key_options(configured: Option<AlgorithmSet>, allow_symmetric: bool) -> KeyOptions {
     let defaults = KeyOptions::default();
-    match configured {
-        Some(allowed) => {
-            let rsa = allowed.intersection(AlgorithmSet::family(KeyFamily::Rsa));
-            KeyOptions {
-                allowed,
-                rsa_default: if rsa.is_empty() {
-                    defaults.rsa_default
-                } else {
-                    rsa
-                },
-                allow_symmetric,
-            }
-        }
-        None => KeyOptions {
-            allow_symmetric: false,
-            ..defaults
+    // Without a configured allow-list only asymmetric algorithms are allowed, so a shared secret
+    // is skipped with a hint to list its HMAC algorithm.
+    let allowed = configured.unwrap_or(defaults.allowed);
+    let rsa = allowed.intersection(AlgorithmSet::family(KeyFamily::Rsa));
+    KeyOptions {
+        allowed,
+        rsa_default: match configured {
+            Some(_) if !rsa.is_empty() => rsa,
+            _ => defaults.rsa_default,
         },
+        allow_symmetric,
     }
 }
 
@@ -228,7 +222,16 @@ impl Config {
 
     /// Parses and checks configuration text. `file` is only used in error messages.
     pub fn parse(text: &str, file: Option<&Path>, base_dir: &Path) -> Result<Self, ConfigErrors> {
-        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|error| {
+        // serde_path_to_error tracks where in the document a parse error happened.
+        let mut error_path = String::new();
+        let parsed = serde_saphyr::with_deserializer_from_str(text, |deserializer| {
+            serde_path_to_error::deserialize::<_, RawConfig>(deserializer).map_err(|error| {
+                // `Spanned` wrappers show up as `.value` segments; no configuration field has that name.
+                error_path = error.path().to_string().replace(".value", "");
+                error.into_inner()
+            })
+        });
+        let raw = parsed.map_err(|error| {
             let line = error
                 .location()
                 .map(|location| location.line())
@@ -236,8 +239,12 @@ impl Config {
             ConfigErrors(vec![ConfigError {
                 file: file.map(Path::to_owned),
                 line,
-                path: String::new(),
-                message: first_line(&error.to_string()),
+                path: if error_path == "." {
+                    String::new()
+                } else {
+                    error_path
+                },
+                message: parse_message(&error.to_string()),
             }])
         })?;
         let mut checker = Checker {
@@ -253,8 +260,18 @@ impl Config {
     }
 }
 
-fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or(message).trim().to_owned()
+/// The first line of a YAML parser message, without its own "error: line N column M:" prefix
+/// (the line is reported separately).
+fn parse_message(message: &str) -> String {
+    let first = message.lines().next().unwrap_or(message).trim();
+    let without_error = first.strip_prefix("error: ").unwrap_or(first);
+    match without_error
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((position, rest)) if position.contains("column") => rest.to_owned(),
+        _ => without_error.to_owned(),
+    }
 }
 
 /// Collects every error instead of stopping at the first.
@@ -551,6 +568,14 @@ impl Checker {
 
     fn duration(&mut self, value: &Spanned<String>, path: &str) -> Option<Duration> {
         match humantime::parse_duration(&value.value) {
+            Ok(duration) if duration.subsec_nanos() != 0 => {
+                self.error(
+                    value.referenced.line(),
+                    path,
+                    format!("{:?} is not a whole number of seconds", value.value),
+                );
+                None
+            }
             Ok(duration) => Some(duration),
             Err(_) => {
                 self.error(

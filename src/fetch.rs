@@ -140,10 +140,7 @@ impl Fetcher {
                     url: url.to_string(),
                     cause: format!("not an OpenID discovery document with \"issuer\" and \"jwks_uri\": {error}"),
                 })?;
-                if !spec.issuers.is_empty()
-                    && !spec.issuers.contains(&document.issuer)
-                    && !document.issuer.contains("{tenantid}")
-                {
+                if !spec.issuers.is_empty() && !spec.issuers.contains(&document.issuer) {
                     return Err(FetchError::IssuerMismatch {
                         url: url.to_string(),
                         found: document.issuer,

@@ -59,7 +59,9 @@ impl<'a> JsonObject<'a> {
         deserializer.end().map_err(|_| JsonError::Syntax)?;
         ensure_unique(members.iter().map(|(name, _)| name.as_ref()), members.len())?;
         for (_, raw) in &members {
-            if is_container(raw) {
+            // Containers need the duplicate and depth checks; strings with escapes need their
+            // escapes decoded (a lone surrogate such as "\ud800" is not valid text).
+            if is_container(raw) || raw.get().contains('\\') {
                 check_nested(raw.get(), max_depth.saturating_sub(1))?;
             }
         }
@@ -356,6 +358,8 @@ mod tests {
             (r#"{"x":[{"a":1,"a":2}]}"#, JsonError::DuplicateMember),
             (r#"{"x":[[[[1]]]]}"#, JsonError::TooDeep),
             (r#"{"x":{"y":{"z":{"w":{}}}}}"#, JsonError::TooDeep),
+            (r#"{"x":"\ud800"}"#, JsonError::Syntax),
+            (r#"{"x":{"y":"\udfff"}}"#, JsonError::Syntax),
         ];
         for (text, expected) in cases {
             assert_eq!(parse(text).err(), Some(*expected), "{text}");

@@ -45,23 +45,24 @@ impl Default for KeyOptions {
     }
 }
 
-/// The public (or shared-secret) material of one key.
+/// The public (or shared-secret) material of one key, in the form `ring` takes.
 enum Material {
-    Rsa {
-        n: Vec<u8>,
-        e: Vec<u8>,
-    },
-    Ec {
-        point: Vec<u8>,
-    },
-    Ed25519 {
-        public: Vec<u8>,
-    },
-    Hmac {
-        secret: Vec<u8>,
-    },
-    /// A shared secret, keyed once per bound algorithm at load time.
-    HmacKeys(Vec<(Algorithm, hmac::Key)>),
+    /// Modulus and exponent, big-endian, without leading zero bytes (ring refuses those).
+    Rsa { n: Vec<u8>, e: Vec<u8> },
+    /// The uncompressed point `0x04 || x || y`.
+    Ec { point: Vec<u8> },
+    /// The 32-byte public key.
+    Ed25519 { public: Vec<u8> },
+    /// A shared secret, keyed once per bound algorithm.
+    Hmac(Vec<(Algorithm, hmac::Key)>),
+}
+
+/// Key material as read from a JWK, before it is bound to algorithms.
+enum Decoded {
+    /// Ready as it is.
+    Public(Material),
+    /// A shared secret; its HMAC keys depend on the algorithms it is bound to.
+    Secret(Vec<u8>),
 }
 
 /// One key, ready to verify signatures.
@@ -124,11 +125,10 @@ impl VerifyingKey {
                     .is_ok()
             }
             // Constant-time comparison inside ring.
-            Material::HmacKeys(keys) => keys
+            Material::Hmac(keys) => keys
                 .iter()
                 .find(|(bound, _)| *bound == algorithm)
                 .is_some_and(|(_, key)| hmac::verify(key, message, signature).is_ok()),
-            Material::Hmac { .. } => false,
         }
     }
 }
@@ -315,7 +315,7 @@ pub fn parse_jwk(bytes: &[u8], options: &KeyOptions) -> Result<VerifyingKey, Jwk
         .kty
         .as_deref()
         .ok_or_else(|| fail("no \"kty\"".into()))?;
-    let (family, material) = match kty {
+    let (family, decoded) = match kty {
         "RSA" => rsa_material(&jwk).map_err(&fail)?,
         "EC" => ec_material(&jwk).map_err(&fail)?,
         "OKP" => okp_material(&jwk).map_err(&fail)?,
@@ -345,32 +345,35 @@ pub fn parse_jwk(bytes: &[u8], options: &KeyOptions) -> Result<VerifyingKey, Jwk
             }
             AlgorithmSet::only(algorithm)
         }
-        None => match family {
-            KeyFamily::Rsa => options.rsa_default,
-            KeyFamily::Symmetric => AlgorithmSet::family(KeyFamily::Symmetric),
-            other => AlgorithmSet::family(other),
-        },
+        None if family == KeyFamily::Rsa => options.rsa_default,
+        None => AlgorithmSet::family(family),
     };
     let algorithms = bound.intersection(options.allowed);
     if algorithms.is_empty() {
+        let hint = if family == KeyFamily::Symmetric {
+            " (list the HMAC algorithm, e.g. HS256, in the tenant's algorithms)"
+        } else {
+            ""
+        };
         return Err(fail(format!(
-            "the key is for {bound}, which the tenant's algorithms do not allow"
+            "the key is for {bound}, which the tenant's algorithms do not allow{hint}"
         )));
     }
-    let material = match material {
-        Material::Hmac { secret } => {
-            let weakest = algorithms
+    let material = match decoded {
+        Decoded::Secret(secret) => {
+            // HMAC keys must be at least as long as the hash output (RFC 7518 §3.2).
+            let required_len = algorithms
                 .iter()
                 .filter_map(Algorithm::fixed_signature_len)
                 .max()
                 .unwrap_or(0);
-            if secret.len() < weakest {
+            if secret.len() < required_len {
                 return Err(fail(format!(
-                    "the shared secret is {} bytes; {algorithms} needs at least {weakest}",
+                    "the shared secret is {} bytes; {algorithms} needs at least {required_len}",
                     secret.len()
                 )));
             }
-            Material::HmacKeys(
+            Material::Hmac(
                 algorithms
                     .iter()
                     .filter_map(|algorithm| {
@@ -385,7 +388,7 @@ pub fn parse_jwk(bytes: &[u8], options: &KeyOptions) -> Result<VerifyingKey, Jwk
                     .collect(),
             )
         }
-        other => other,
+        Decoded::Public(material) => material,
     };
     Ok(VerifyingKey {
         kid: kid.map(String::into_boxed_str),
@@ -401,7 +404,7 @@ fn decode_field(jwk_field: Option<&String>, name: &str) -> Result<Vec<u8>, Strin
         .map_err(|_| format!("\"{name}\" is not base64url"))
 }
 
-fn rsa_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Material), String> {
+fn rsa_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Decoded), String> {
     let n = decode_field(jwk.n.as_ref(), "n")?;
     let e = decode_field(jwk.e.as_ref(), "e")?;
     let n_trimmed = trim_leading_zeros(&n);
@@ -414,16 +417,25 @@ fn rsa_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Material), String> {
             "the RSA modulus is {bits} bits; 2048 to 8192 are accepted"
         ));
     }
+    if n_trimmed.last().is_some_and(|b| b & 1 == 0) {
+        return Err("the RSA modulus is even, so it is not an RSA modulus".into());
+    }
     let e_trimmed = trim_leading_zeros(&e);
     let odd = e_trimmed.last().is_some_and(|b| b & 1 == 1);
     let small = e_trimmed.len() == 1 && e_trimmed[0] < 3;
     if e_trimmed.is_empty() || e_trimmed.len() > 4 || !odd || small {
         return Err("the RSA exponent must be odd, at least 3 and at most 32 bits".into());
     }
-    Ok((KeyFamily::Rsa, Material::Rsa { n, e }))
+    Ok((
+        KeyFamily::Rsa,
+        Decoded::Public(Material::Rsa {
+            n: n_trimmed.to_vec(),
+            e: e_trimmed.to_vec(),
+        }),
+    ))
 }
 
-fn ec_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Material), String> {
+fn ec_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Decoded), String> {
     let (family, size) = match jwk.crv.as_deref() {
         Some("P-256") => (KeyFamily::EcP256, 32),
         Some("P-384") => (KeyFamily::EcP384, 48),
@@ -444,10 +456,10 @@ fn ec_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Material), String> {
     point.push(0x04);
     point.extend_from_slice(&x);
     point.extend_from_slice(&y);
-    Ok((family, Material::Ec { point }))
+    Ok((family, Decoded::Public(Material::Ec { point })))
 }
 
-fn okp_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Material), String> {
+fn okp_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Decoded), String> {
     match jwk.crv.as_deref() {
         Some("Ed25519") => {}
         Some(other) => {
@@ -462,15 +474,18 @@ fn okp_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Material), String> {
     if public.len() != 32 {
         return Err("an Ed25519 public key is 32 bytes".into());
     }
-    Ok((KeyFamily::Ed25519, Material::Ed25519 { public }))
+    Ok((
+        KeyFamily::Ed25519,
+        Decoded::Public(Material::Ed25519 { public }),
+    ))
 }
 
-fn hmac_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Material), String> {
+fn hmac_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Decoded), String> {
     let secret = decode_field(jwk.k.as_ref(), "k")?;
     if secret.is_empty() {
         return Err("the shared secret is empty".into());
     }
-    Ok((KeyFamily::Symmetric, Material::Hmac { secret }))
+    Ok((KeyFamily::Symmetric, Decoded::Secret(secret)))
 }
 
 fn trim_leading_zeros(bytes: &[u8]) -> &[u8] {

@@ -257,6 +257,14 @@ impl Policy {
         if self.client_application_ids.is_empty() {
             return Ok(());
         }
+        for name in ["azp", "appid"] {
+            if claims.raw(name).is_some() && claims.string(name).is_none() {
+                return Err(Rejection::new(
+                    Reason::Malformed,
+                    format!("the claim \"{name}\" must be a string"),
+                ));
+            }
+        }
         let Some(client) = claims.string("azp").or_else(|| claims.string("appid")) else {
             return Err(Rejection::fixed(
                 Reason::MissingClaim,

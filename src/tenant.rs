@@ -187,6 +187,9 @@ pub struct Registry {
     tenants: HashMap<String, Arc<Tenant>>,
     order: Vec<Arc<Tenant>>,
     by_issuer: ArcSwap<HashMap<String, Vec<Arc<Tenant>>>>,
+    /// Serialises rebuilds of `by_issuer` (off the request path), so that two tenants loading
+    /// keys at once cannot overwrite each other's issuers.
+    reindexing: std::sync::Mutex<()>,
     limits: Limits,
     unmatched: ValidationMetrics,
 }
@@ -206,6 +209,7 @@ impl Registry {
                 .collect(),
             order,
             by_issuer: ArcSwap::from_pointee(HashMap::new()),
+            reindexing: std::sync::Mutex::new(()),
             limits: Limits {
                 max_token_size: config.max_token_size,
             },
@@ -232,6 +236,10 @@ impl Registry {
 
     /// Rebuilds the issuer index (after discovery named a tenant's issuer).
     pub fn reindex_issuers(&self) {
+        let _serialised = self
+            .reindexing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut index: HashMap<String, Vec<Arc<Tenant>>> = HashMap::new();
         for tenant in &self.order {
             for issuer in tenant.issuers() {
@@ -285,10 +293,12 @@ impl Registry {
         };
         verdict.tenant = chosen.id().to_owned();
         let Some(active) = chosen.active.load_full() else {
-            verdict.reject(Rejection::new(
-                Reason::KeysUnavailable,
-                chosen.unavailable_detail(),
-            ));
+            // Tokens that no tenant could accept get that answer, keys or no keys.
+            let rejection = match verify::precheck(&parsed.header) {
+                Err(rejection) => rejection,
+                Ok(_) => Rejection::new(Reason::KeysUnavailable, chosen.unavailable_detail()),
+            };
+            verdict.reject(rejection);
             return Some(chosen);
         };
         match verify::verify(&parsed, &active.keys, &active.policy, now) {

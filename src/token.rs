@@ -149,13 +149,11 @@ impl<'r> DecodedToken<'r> {
 
     /// Parses the header and the registered claims.
     pub fn parse(&self) -> Result<ParsedToken<'_>, Rejection> {
-        let header = Header::parse(&self.buffer[..self.header_end])?;
-        let claims = Claims::parse(self.payload())?;
         Ok(ParsedToken {
-            header,
-            claims,
-            signing_input: self.signing_input.as_bytes(),
-            signature: &self.buffer[self.payload_end..],
+            header: self.parse_header()?,
+            claims: Claims::parse(self.payload())?,
+            signing_input: self.signing_input(),
+            signature: self.signature(),
         })
     }
 }

@@ -43,6 +43,9 @@ const REFUSED_HEADERS: [(&str, &str); 7] = [
     ),
 ];
 
+/// Most keys a token without `kid` is tried against.
+const MAX_KIDLESS_CANDIDATES: usize = 4;
+
 /// What a successful verification established.
 #[derive(Debug)]
 pub struct Verified<'k> {
@@ -108,8 +111,30 @@ pub fn check_header(header: &Header<'_>) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// The checks that need no tenant: refused headers and an unknown or `none` algorithm. Run
+/// before anything tenant-specific, so such tokens get the same answer whatever the tenant's state.
+pub fn precheck(header: &Header<'_>) -> Result<Algorithm, Rejection> {
+    check_header(header)?;
+    known_algorithm(header)
+}
+
 /// The token's algorithm, if it is known and allowed for the tenant.
 fn algorithm_of(header: &Header<'_>, policy: &Policy) -> Result<Algorithm, Rejection> {
+    let algorithm = known_algorithm(header)?;
+    if !policy.algorithms.contains(algorithm) {
+        return Err(Rejection::new(
+            Reason::UnsupportedAlgorithm,
+            format!(
+                "the algorithm {algorithm} is not allowed for this tenant (allowed: {})",
+                policy.algorithms
+            ),
+        ));
+    }
+    Ok(algorithm)
+}
+
+/// The token's algorithm, if tokengate knows it; `none` in any spelling never is.
+fn known_algorithm(header: &Header<'_>) -> Result<Algorithm, Rejection> {
     let name = header.alg.as_ref();
     let Some(algorithm) = Algorithm::from_name(name) else {
         if name.eq_ignore_ascii_case("none") {
@@ -126,15 +151,6 @@ fn algorithm_of(header: &Header<'_>, policy: &Policy) -> Result<Algorithm, Rejec
             ),
         ));
     };
-    if !policy.algorithms.contains(algorithm) {
-        return Err(Rejection::new(
-            Reason::UnsupportedAlgorithm,
-            format!(
-                "the algorithm {algorithm} is not allowed for this tenant (allowed: {})",
-                policy.algorithms
-            ),
-        ));
-    }
     Ok(algorithm)
 }
 
@@ -145,12 +161,6 @@ fn verify_signature<'k>(
     algorithm: Algorithm,
     keys: &'k KeySet,
 ) -> Result<&'k VerifyingKey, Rejection> {
-    if keys.is_empty() {
-        return Err(Rejection::fixed(
-            Reason::KeysUnavailable,
-            "the tenant has no usable keys",
-        ));
-    }
     match header.kid.as_deref() {
         Some(kid) => {
             let Some(key) = keys.get(kid) else {
@@ -180,20 +190,28 @@ fn verify_signature<'k>(
             }
         }
         None => {
-            let mut candidates = keys
-                .keys()
-                .iter()
-                .filter(|key| key.algorithms().contains(algorithm))
-                .peekable();
-            if candidates.peek().is_none() {
-                return Err(Rejection::new(
+            // Without a kid every key of the algorithm is a candidate. The number tried is
+            // bounded, so a token without kid costs at most a few signature checks.
+            let candidates = || {
+                keys.keys()
+                    .iter()
+                    .filter(|key| key.algorithms().contains(algorithm))
+            };
+            match candidates().count() {
+                0 => Err(Rejection::new(
                     Reason::UnknownKey,
                     format!("the token has no kid, and no key of the tenant is for {algorithm}"),
-                ));
+                )),
+                count if count > MAX_KIDLESS_CANDIDATES => Err(Rejection::new(
+                    Reason::UnknownKey,
+                    format!(
+                        "the token has no kid, and the tenant has {count} keys for {algorithm}; tokens without a kid are tried against at most {MAX_KIDLESS_CANDIDATES}"
+                    ),
+                )),
+                _ => candidates()
+                    .find(|key| key.verify(algorithm, message, signature))
+                    .ok_or_else(|| invalid_signature(algorithm)),
             }
-            candidates
-                .find(|key| key.verify(algorithm, message, signature))
-                .ok_or_else(|| invalid_signature(algorithm))
         }
     }
 }

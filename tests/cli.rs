@@ -81,6 +81,7 @@ tenants:
     algorithms: [RS256, none]
   - id: c
     issuers: ["https://c"]
+    max_lifetime: 500ms
 "#;
     let path = write_config(&dir, yaml);
     let output = run(&["check-config", &path], None);
@@ -93,7 +94,8 @@ tenants:
         format!("{path}:6: tenants[1].id: duplicate tenant id"),
         format!("{path}:9: tenants[1].algorithms[1]: \"none\" is not supported"),
         format!("{path}:10: tenants[2]: exactly one key source"),
-        "6 errors in the configuration".to_owned(),
+        format!("{path}:12: tenants[2].max_lifetime: \"500ms\" is not a whole number of seconds"),
+        "7 errors in the configuration".to_owned(),
     ] {
         assert!(
             stderr.contains(&expected),
@@ -112,8 +114,12 @@ fn check_config_rejects_unknown_fields_and_bad_yaml_with_a_line() {
     let output = run(&["check-config", &path], None);
     assert_eq!(output.status.code(), Some(2));
     let stderr = text(&output.stderr);
-    assert!(stderr.contains(&format!("{path}:5:")), "{stderr}");
-    assert!(stderr.contains("audience"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{path}:5: tenants[0].audience: unknown field `audience`"
+        )),
+        "{stderr}"
+    );
 
     let path = write_config(&dir, "tenants: [\n");
     let output = run(&["check-config", &path], None);

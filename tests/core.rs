@@ -630,3 +630,64 @@ fn tenant_selection_by_issuer_and_by_id() {
     assert_eq!(verdict.tenant, "main");
     assert_eq!(verdict.reason, Some(Reason::UnsupportedAlgorithm));
 }
+
+#[test]
+fn tenant_independent_checks_come_before_keys_unavailable() {
+    let config = Config::parse(
+        "tenants:\n  - id: remote\n    issuers: [\"https://remote.example\"]\n    jwks_uri: \"http://127.0.0.1:9/jwks\"\n",
+        None,
+        Path::new("."),
+    )
+    .expect("config");
+    let registry = Registry::new(&config, NOW);
+    let payload = claims("https://remote.example", AUDIENCE, NOW).to_string();
+    let none = raw_token(r#"{"alg":"none"}"#, &payload, b"");
+    assert_eq!(
+        registry.validate(&none, "", NOW).reason,
+        Some(Reason::UnsupportedAlgorithm)
+    );
+    let jku = raw_token(r#"{"alg":"RS256","jku":"https://x"}"#, &payload, b"s");
+    assert_eq!(
+        registry.validate(&jku, "", NOW).reason,
+        Some(Reason::UnsupportedHeader)
+    );
+    let fine = raw_token(r#"{"alg":"RS256","kid":"k"}"#, &payload, b"s");
+    assert_eq!(
+        registry.validate(&fine, "", NOW).reason,
+        Some(Reason::KeysUnavailable)
+    );
+}
+
+#[test]
+fn tokens_without_kid_try_a_bounded_number_of_keys() {
+    let keys: Vec<Value> = (0..5)
+        .map(|index| {
+            let mut jwk = TestKey::es256().jwk();
+            jwk["kid"] = json!(format!("k{index}"));
+            jwk
+        })
+        .collect();
+    let yaml = format!(
+        "tenants:\n  - id: many\n    issuers: [\"{ISSUER}\"]\n    jwks: {}\n",
+        json!({ "keys": keys })
+    );
+    let registry = Registry::new(
+        &Config::parse(&yaml, None, Path::new(".")).expect("config"),
+        NOW,
+    );
+    let token = TestKey::es256().sign_with(Header::new(Algorithm::ES256), &good_claims());
+    let verdict = registry.validate(&token, "", NOW);
+    assert_eq!(verdict.reason, Some(Reason::UnknownKey), "{verdict:?}");
+    assert!(verdict.detail.contains("at most 4"), "{}", verdict.detail);
+}
+
+#[test]
+fn client_claims_must_be_strings() {
+    let f = fixture("    client_application_ids: [app-1]");
+    let token = f.rsa.sign(&with(good_claims(), "azp", json!(["app-1"])));
+    assert_eq!(reason(&f, &token, ""), Some(Reason::Malformed));
+    let v1 = f.rsa.sign(&with(good_claims(), "appid", json!("app-1")));
+    assert_eq!(reason(&f, &v1, ""), None);
+    let missing = f.rsa.sign(&good_claims());
+    assert_eq!(reason(&f, &missing, ""), Some(Reason::MissingClaim));
+}

@@ -181,3 +181,39 @@ fn documents_that_are_not_key_sets_are_refused_whole() {
         Err(JwksError::TooLarge(_))
     ));
 }
+
+#[test]
+fn rsa_members_with_leading_zero_bytes_still_verify() {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    let key = TestKey::rsa_a();
+    let mut jwk = key.jwk();
+    for member in ["n", "e"] {
+        let mut bytes = vec![0u8];
+        bytes.extend(
+            B64.decode(jwk[member].as_str().expect("member"))
+                .expect("base64"),
+        );
+        jwk[member] = json!(B64.encode(bytes));
+    }
+    let set = load(vec![jwk.clone()], &KeyOptions::default());
+    let loaded = set.get("rsa-a").expect("the padded key loads");
+    let token = key.sign(&json!({"sub": "s"}));
+    let (input, signature) = token.rsplit_once('.').expect("token");
+    let signature = B64.decode(signature).expect("signature");
+    assert!(loaded.verify(Algorithm::RS256, input.as_bytes(), &signature));
+
+    let mut even = jwk;
+    let mut n = B64.decode(even["n"].as_str().expect("n")).expect("n");
+    if let Some(last) = n.last_mut() {
+        *last &= 0xfe;
+    }
+    even["n"] = json!(B64.encode(n));
+    let set = load(vec![even], &KeyOptions::default());
+    assert!(set.is_empty());
+    assert!(
+        set.skipped()[0].reason.contains("even"),
+        "{:?}",
+        set.skipped()
+    );
+}
