@@ -14,8 +14,9 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 
-/// Below this many members, duplicate names are found by a linear scan (no allocation).
-const LINEAR_SCAN_LIMIT: usize = 16;
+/// Up to this many members, duplicate names are found by a linear scan (no allocation, no
+/// hashing); access tokens rarely carry more than 20 claims.
+const LINEAR_SCAN_LIMIT: usize = 32;
 
 /// Why a byte string is not an acceptable JSON object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -51,8 +52,11 @@ impl<'a> JsonObject<'a> {
     /// Parses `bytes` as one JSON object, rejecting duplicates at any depth and nesting deeper
     /// than `max_depth` (the top-level object counts as depth 1).
     pub fn parse(bytes: &'a [u8], max_depth: usize) -> Result<Self, JsonError> {
+        // Validating UTF-8 once up front lets serde_json read from a `str`, which does not
+        // validate every string and raw value again.
+        let text = std::str::from_utf8(bytes).map_err(|_| JsonError::Syntax)?;
         let failure = Cell::new(None);
-        let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+        let mut deserializer = serde_json::Deserializer::from_str(text);
         let members = TopLevel { failure: &failure }
             .deserialize(&mut deserializer)
             .map_err(|_| failure.get().unwrap_or(JsonError::Syntax))?;
@@ -81,6 +85,11 @@ impl<'a> JsonObject<'a> {
         self.get(name).is_some()
     }
 
+    /// Members in document order, as (name, raw value).
+    pub fn members(&self) -> impl Iterator<Item = (&str, &'a RawValue)> {
+        self.members.iter().map(|(name, raw)| (name.as_ref(), *raw))
+    }
+
     /// Member names in document order.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.members.iter().map(|(name, _)| name.as_ref())
@@ -107,12 +116,22 @@ fn ensure_unique<'n>(
     count: usize,
 ) -> Result<(), JsonError> {
     if count <= LINEAR_SCAN_LIMIT {
-        let mut seen: [&str; LINEAR_SCAN_LIMIT] = [""; LINEAR_SCAN_LIMIT];
+        // A cheap tag (length, first and last byte) rules out most pairs before any memcmp.
+        let tag = |name: &str| {
+            let bytes = name.as_bytes();
+            (bytes.len(), bytes.first().copied(), bytes.last().copied())
+        };
+        let mut seen: [(&str, (usize, Option<u8>, Option<u8>)); LINEAR_SCAN_LIMIT] =
+            [("", (0, None, None)); LINEAR_SCAN_LIMIT];
         for (index, name) in names.enumerate() {
-            if seen[..index].contains(&name) {
+            let name_tag = tag(name);
+            if seen[..index]
+                .iter()
+                .any(|(other, other_tag)| *other_tag == name_tag && *other == name)
+            {
                 return Err(JsonError::DuplicateMember);
             }
-            seen[index] = name;
+            seen[index] = (name, name_tag);
         }
         return Ok(());
     }

@@ -299,30 +299,28 @@ impl<'d> Claims<'d> {
     fn parse(bytes: &'d [u8]) -> Result<Self, Rejection> {
         let members = JsonObject::parse(bytes, MAX_JSON_DEPTH)
             .map_err(|error| json_rejection("payload", error))?;
-        let string = |name: &'static str| {
-            members
-                .get(name)
-                .map(|raw| string_member(raw, "payload", name))
-                .transpose()
-        };
-        let number = |name: &'static str| {
-            members
-                .get(name)
-                .map(|raw| numeric_date(raw, name))
-                .transpose()
-        };
-        Ok(Self {
-            iss: string("iss")?,
-            sub: string("sub")?,
-            aud: match members.get("aud") {
-                Some(raw) => audience(raw)?,
-                None => Audience::Absent,
-            },
-            exp: number("exp")?,
-            nbf: number("nbf")?,
-            iat: number("iat")?,
+        let mut claims = Self {
+            iss: None,
+            sub: None,
+            aud: Audience::Absent,
+            exp: None,
+            nbf: None,
+            iat: None,
             members,
-        })
+        };
+        // One pass over the members reads every registered claim.
+        for (name, raw) in claims.members.members() {
+            match name {
+                "iss" => claims.iss = Some(string_member(raw, "payload", "iss")?),
+                "sub" => claims.sub = Some(string_member(raw, "payload", "sub")?),
+                "aud" => claims.aud = audience(raw)?,
+                "exp" => claims.exp = Some(numeric_date(raw, "exp")?),
+                "nbf" => claims.nbf = Some(numeric_date(raw, "nbf")?),
+                "iat" => claims.iat = Some(numeric_date(raw, "iat")?),
+                _ => {}
+            }
+        }
+        Ok(claims)
     }
 
     /// The raw JSON of claim `name`.
