@@ -111,6 +111,9 @@ fn is_container(raw: &RawValue) -> bool {
     matches!(raw.get().as_bytes().first(), Some(b'{' | b'['))
 }
 
+/// Length, first byte and last byte of a member name.
+type NameTag = (usize, Option<u8>, Option<u8>);
+
 fn ensure_unique<'n>(
     names: impl Iterator<Item = &'n str> + Clone,
     count: usize,
@@ -121,7 +124,7 @@ fn ensure_unique<'n>(
             let bytes = name.as_bytes();
             (bytes.len(), bytes.first().copied(), bytes.last().copied())
         };
-        let mut seen: [(&str, (usize, Option<u8>, Option<u8>)); LINEAR_SCAN_LIMIT] =
+        let mut seen: [(&str, NameTag); LINEAR_SCAN_LIMIT] =
             [("", (0, None, None)); LINEAR_SCAN_LIMIT];
         for (index, name) in names.enumerate() {
             let name_tag = tag(name);
