@@ -1,39 +1,53 @@
 //! The `tokengate.v1.TokenValidator` gRPC service: protobuf in, [`Registry`] verdicts out.
+//!
+//! A token whose `kid` the tenant does not know triggers one refetch of the tenant's keys
+//! (rate-limited, shared by concurrent misses) and waits briefly for it, so a key the provider
+//! has just started to use is accepted on first sight.
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::clock;
+use crate::live::Live;
 use crate::pb;
 use crate::pb::token_validator_server::TokenValidator;
-use crate::tenant::{Registry, Verdict};
+use crate::tenant::{Registry, Tenant, Verdict};
 
 /// Batches up to this size are validated on the async worker; larger ones on the blocking pool.
 const INLINE_BATCH_LIMIT: usize = 16;
 
-/// Serves `TokenValidator` over a shared registry.
+/// Serves `TokenValidator` over the live configuration.
 #[derive(Clone)]
 pub struct ValidatorService {
-    registry: Arc<Registry>,
-    max_batch_size: usize,
+    live: Arc<Live>,
     batch_sizes: metrics::Histogram,
 }
 
 impl ValidatorService {
-    /// A service over `registry` that refuses batches larger than `max_batch_size`.
-    pub fn new(registry: Arc<Registry>, max_batch_size: usize) -> Self {
+    /// A service over the live configuration.
+    pub fn new(live: Arc<Live>) -> Self {
         Self {
-            registry,
-            max_batch_size,
+            live,
             batch_sizes: metrics::histogram!("tokengate_batch_size"),
         }
     }
 
-    fn answer(&self, request: pb::ValidateTokenRequest, now: i64) -> pb::ValidateTokenResponse {
-        let verdict = self.registry.validate(&request.token, &request.tenant, now);
+    async fn answer(&self, request: pb::ValidateTokenRequest) -> pb::ValidateTokenResponse {
+        let started = Instant::now();
+        let registry = self.live.registry();
+        let (mut verdict, mut judged_by) =
+            registry.evaluate(&request.token, &request.tenant, clock::now());
+        if verdict.wants_key_refetch()
+            && let Some(tenant) = judged_by.clone()
+            && tenant.refetch_for_unknown_kid().await
+        {
+            (verdict, judged_by) = registry.evaluate(&request.token, &request.tenant, clock::now());
+        }
+        registry.record(judged_by.as_ref(), &verdict, started.elapsed());
         into_response(verdict, request.correlation_id)
     }
 }
@@ -59,6 +73,17 @@ pub fn into_response(verdict: Verdict, correlation_id: String) -> pb::ValidateTo
     }
 }
 
+/// One judged batch entry: the verdict and the tenant that judged it.
+type Judged = (Verdict, Option<Arc<Tenant>>);
+
+fn evaluate_all(registry: &Registry, requests: &[pb::ValidateTokenRequest]) -> Vec<Judged> {
+    let now = clock::now();
+    requests
+        .iter()
+        .map(|request| registry.evaluate(&request.token, &request.tenant, now))
+        .collect()
+}
+
 type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::ValidateTokenResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -67,43 +92,70 @@ impl TokenValidator for ValidatorService {
         &self,
         request: Request<pb::ValidateTokenRequest>,
     ) -> Result<Response<pb::ValidateTokenResponse>, Status> {
-        Ok(Response::new(
-            self.answer(request.into_inner(), clock::now()),
-        ))
+        Ok(Response::new(self.answer(request.into_inner()).await))
     }
 
     async fn validate_batch(
         &self,
         request: Request<pb::ValidateBatchRequest>,
     ) -> Result<Response<pb::ValidateBatchResponse>, Status> {
+        let started = Instant::now();
         let requests = request.into_inner().requests;
-        if requests.len() > self.max_batch_size {
+        let registry = self.live.registry();
+        if requests.len() > registry.max_batch_size() {
             return Err(Status::invalid_argument(format!(
                 "the batch holds {} tokens; the limit is {} (max_batch_size): split it",
                 requests.len(),
-                self.max_batch_size
+                registry.max_batch_size()
             )));
         }
         self.batch_sizes.record(requests.len() as f64);
-        let now = clock::now();
-        if requests.len() <= INLINE_BATCH_LIMIT {
-            let responses = requests
-                .into_iter()
-                .map(|request| self.answer(request, now))
-                .collect();
-            return Ok(Response::new(pb::ValidateBatchResponse { responses }));
+        // A large batch is milliseconds of CPU: run it off the async workers so that it does
+        // not delay other requests' I/O.
+        let (requests, mut judged) = if requests.len() <= INLINE_BATCH_LIMIT {
+            let judged = evaluate_all(&registry, &requests);
+            (requests, judged)
+        } else {
+            let blocking_registry = registry.clone();
+            tokio::task::spawn_blocking(move || {
+                let judged = evaluate_all(&blocking_registry, &requests);
+                (requests, judged)
+            })
+            .await
+            .map_err(|error| {
+                Status::internal(format!("the batch could not be validated: {error}"))
+            })?
+        };
+        // Unknown kids: one refetch per tenant, then judge those tokens again.
+        let mut refetched: Vec<String> = Vec::new();
+        let mut unchanged: Vec<String> = Vec::new();
+        for index in 0..judged.len() {
+            let Some(tenant) = judged[index].1.clone() else {
+                continue;
+            };
+            let id = tenant.id().to_owned();
+            if !judged[index].0.wants_key_refetch() || unchanged.contains(&id) {
+                continue;
+            }
+            if !refetched.contains(&id) {
+                if !tenant.refetch_for_unknown_kid().await {
+                    unchanged.push(id);
+                    continue;
+                }
+                refetched.push(id);
+            }
+            let request = &requests[index];
+            judged[index] = registry.evaluate(&request.token, &request.tenant, clock::now());
         }
-        // A large batch is milliseconds of CPU: run it off the async workers so that it does not
-        // delay other requests' I/O.
-        let service = self.clone();
-        let responses = tokio::task::spawn_blocking(move || {
-            requests
-                .into_iter()
-                .map(|request| service.answer(request, now))
-                .collect()
-        })
-        .await
-        .map_err(|error| Status::internal(format!("the batch could not be validated: {error}")))?;
+        let elapsed = started.elapsed() / u32::try_from(judged.len().max(1)).unwrap_or(1);
+        let responses = judged
+            .into_iter()
+            .zip(requests)
+            .map(|((verdict, judged_by), request)| {
+                registry.record(judged_by.as_ref(), &verdict, elapsed);
+                into_response(verdict, request.correlation_id)
+            })
+            .collect();
         Ok(Response::new(pb::ValidateBatchResponse { responses }))
     }
 
@@ -114,9 +166,21 @@ impl TokenValidator for ValidatorService {
         request: Request<Streaming<pb::ValidateTokenRequest>>,
     ) -> Result<Response<Self::ValidateStreamStream>, Status> {
         let service = self.clone();
-        let responses = request
-            .into_inner()
-            .map(move |item| item.map(|request| service.answer(request, clock::now())));
-        Ok(Response::new(Box::pin(responses)))
+        let mut inbound = request.into_inner();
+        let (sender, receiver) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            while let Some(item) = inbound.next().await {
+                let answer = match item {
+                    Ok(request) => Ok(service.answer(request).await),
+                    Err(status) => Err(status),
+                };
+                if sender.send(answer).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(receiver),
+        )))
     }
 }

@@ -241,7 +241,13 @@ fn serve(
         if config_path.is_none() {
             print_demo_banner(address);
         }
-        server::serve(config, listener, server::shutdown_signal()).await
+        server::serve(
+            config,
+            config_path.map(Path::to_owned),
+            listener,
+            server::shutdown_signal(),
+        )
+        .await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -414,7 +420,7 @@ fn load_registry(config: &Config) -> Result<Arc<Registry>, String> {
     runtime.block_on(async {
         let fetcher = Fetcher::new().map_err(|error| error.to_string())?;
         for tenant in remote {
-            match fetcher.load(tenant.spec()).await {
+            match fetcher.load(tenant.spec(), None).await {
                 Ok(loaded) => tenant.install(
                     Arc::new(loaded.keys),
                     loaded.discovered_issuer,

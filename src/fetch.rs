@@ -19,6 +19,10 @@ pub struct LoadedKeys {
     pub keys: KeySet,
     /// The `issuer` of the discovery document, when keys came through discovery.
     pub discovered_issuer: Option<String>,
+    /// The JWKS URL the keys came from (from discovery, or configured).
+    pub jwks_url: Url,
+    /// The JWKS response's `Cache-Control: max-age` (`no-cache`/`no-store` count as 0).
+    pub max_age: Option<Duration>,
 }
 
 /// Why keys could not be loaded. The message names the step that failed.
@@ -125,16 +129,25 @@ impl Fetcher {
         Ok(Self { client })
     }
 
-    /// Loads a tenant's keys from its source.
-    pub async fn load(&self, spec: &TenantSpec) -> Result<LoadedKeys, FetchError> {
+    /// Loads a tenant's keys from its source. With `known` (the JWKS URL and issuer of an
+    /// earlier discovery), the discovery document is not fetched again: that is how a refetch for
+    /// an unknown `kid` costs the provider one request.
+    pub async fn load(
+        &self,
+        spec: &TenantSpec,
+        known: Option<(&Url, Option<&str>)>,
+    ) -> Result<LoadedKeys, FetchError> {
         let options = spec.key_options();
-        let (jwks_url, discovered_issuer) = match &spec.key_source {
-            KeySource::Static(_) => {
+        let (jwks_url, discovered_issuer) = match (&spec.key_source, known) {
+            (KeySource::Static(_), _) => {
                 return Err(FetchError::Client("static keys are not fetched".into()));
             }
-            KeySource::JwksUri(url) => (url.clone(), None),
-            KeySource::Discovery(url) => {
-                let body = self.get(url, "discovery").await?;
+            (KeySource::JwksUri(url), _) => (url.clone(), None),
+            (KeySource::Discovery(_), Some((jwks_url, issuer))) => {
+                (jwks_url.clone(), issuer.map(str::to_owned))
+            }
+            (KeySource::Discovery(url), None) => {
+                let (body, _) = self.get(url, "discovery").await?;
                 let document: DiscoveryDocument = serde_json::from_slice(&body).map_err(|error| FetchError::Parse {
                     what: "discovery",
                     url: url.to_string(),
@@ -161,7 +174,7 @@ impl Fetcher {
                 (jwks_url, Some(document.issuer))
             }
         };
-        let body = self.get(&jwks_url, "JWKS").await?;
+        let (body, max_age) = self.get(&jwks_url, "JWKS").await?;
         let keys = KeySet::from_jwks(&body, &options).map_err(|error| FetchError::Parse {
             what: "JWKS",
             url: jwks_url.to_string(),
@@ -191,10 +204,17 @@ impl Fetcher {
         Ok(LoadedKeys {
             keys,
             discovered_issuer,
+            jwks_url,
+            max_age,
         })
     }
 
-    async fn get(&self, url: &Url, what: &'static str) -> Result<Vec<u8>, FetchError> {
+    /// GETs a JSON document (size-capped) and its `Cache-Control: max-age`.
+    async fn get(
+        &self,
+        url: &Url,
+        what: &'static str,
+    ) -> Result<(Vec<u8>, Option<Duration>), FetchError> {
         let request_error = |error: reqwest::Error| FetchError::Request {
             what,
             url: url.to_string(),
@@ -226,6 +246,12 @@ impl Fetcher {
         {
             return Err(too_large());
         }
+        let max_age = response
+            .headers()
+            .get_all(reqwest::header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find_map(max_age);
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(request_error)? {
             if body.len() + chunk.len() > MAX_JWKS_SIZE {
@@ -233,8 +259,27 @@ impl Fetcher {
             }
             body.extend_from_slice(&chunk);
         }
-        Ok(body)
+        Ok((body, max_age))
     }
+}
+
+/// The freshness lifetime a `Cache-Control` value gives: `max-age=N`, or 0 for `no-cache` and
+/// `no-store` (then the refresh interval's lower clamp applies).
+pub fn max_age(cache_control: &str) -> Option<Duration> {
+    cache_control.split(',').find_map(|directive| {
+        let directive = directive.trim();
+        let (name, value) = directive.split_once('=').unwrap_or((directive, ""));
+        match name.trim().to_ascii_lowercase().as_str() {
+            "max-age" => value
+                .trim()
+                .trim_matches('"')
+                .parse()
+                .ok()
+                .map(Duration::from_secs),
+            "no-cache" | "no-store" => Some(Duration::ZERO),
+            _ => None,
+        }
+    })
 }
 
 /// An error and its sources, e.g. "error sending request: connection refused".
@@ -256,4 +301,24 @@ fn chain(error: &reqwest::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_control_max_age() {
+        assert_eq!(
+            max_age("public, max-age=3600"),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            max_age("Max-Age = 60 , must-revalidate"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(max_age("private"), None);
+        assert_eq!(max_age("max-age=soon"), None);
+    }
 }

@@ -1,37 +1,30 @@
-//! Wiring: the tenant registry, key loading in the background, and the gRPC server with
-//! health and reflection, until shutdown.
+//! Wiring: the live configuration, key refresh in the background, configuration reloads, the
+//! gRPC server with health and reflection, the HTTP side listener, and graceful shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
-
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::api::ValidatorService;
-use crate::clock;
-use crate::config::{Config, KeySource};
+use crate::config::Config;
 use crate::fetch::Fetcher;
+use crate::live::{self, Live};
 use crate::pb;
 use crate::pb::token_validator_server::TokenValidatorServer;
-use crate::tenant::{Registry, Tenant};
 
-/// How often loaded remote keys are fetched again.
-const REFRESH_INTERVAL: Duration = Duration::from_secs(300);
-/// First retry delay after a failed load; doubles up to [`MAX_RETRY_INTERVAL`].
-const FIRST_RETRY_INTERVAL: Duration = Duration::from_secs(1);
-/// Longest delay between retries of a failing load.
-const MAX_RETRY_INTERVAL: Duration = Duration::from_secs(60);
 /// How long in-flight requests may drain after shutdown begins before the server exits anyway
 /// (idle HTTP/2 connections of gateways would otherwise hold it open).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
@@ -73,9 +66,49 @@ pub async fn bind(config: &Config) -> Result<TcpListener, ServeError> {
         })
 }
 
-/// Serves `config` on `listener` until `shutdown` completes, loading remote keys in the background.
+/// Whether the service should receive traffic: every tenant has keys (or the start-up grace
+/// has passed), and it is not shutting down.
+#[derive(Clone)]
+struct Readiness {
+    live: Arc<Live>,
+    started: Instant,
+    grace: Duration,
+    stopping: Arc<AtomicBool>,
+}
+
+impl Readiness {
+    /// Ready or not, with a line saying why.
+    fn check(&self) -> (bool, String) {
+        if self.stopping.load(Ordering::SeqCst) {
+            return (false, "shutting down".into());
+        }
+        let registry = self.live.registry();
+        let waiting: Vec<&str> = registry
+            .tenants()
+            .iter()
+            .filter(|tenant| !tenant.has_keys())
+            .map(|tenant| tenant.id())
+            .collect();
+        if waiting.is_empty() {
+            (true, "ready".into())
+        } else if self.started.elapsed() >= self.grace {
+            (
+                true,
+                format!("ready; still no keys for: {}", waiting.join(", ")),
+            )
+        } else {
+            (
+                false,
+                format!("waiting for keys of: {}", waiting.join(", ")),
+            )
+        }
+    }
+}
+
+/// Serves until `shutdown` completes. `path` is the configuration file that reloads read.
 pub async fn serve(
     config: Config,
+    path: Option<PathBuf>,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
@@ -86,34 +119,27 @@ pub async fn serve(
         ),
         None => None,
     };
-    let registry = Arc::new(Registry::new(&config, clock::now()));
-    let stopping = Arc::new(AtomicBool::new(false));
-    if let (Some(address), Some(handle)) = (config.metrics_listen, metrics_handle) {
-        let listener = TcpListener::bind(address)
+    let metrics_listen = config.metrics_listen;
+    let grace = config.refresh.startup_grace;
+    let live = Live::start(config, path, Fetcher::new()?);
+    let readiness = Readiness {
+        live: live.clone(),
+        started: Instant::now(),
+        grace,
+        stopping: Arc::new(AtomicBool::new(false)),
+    };
+    if let (Some(address), Some(handle)) = (metrics_listen, metrics_handle) {
+        let http_listener = TcpListener::bind(address)
             .await
             .map_err(|source| ServeError::Bind { address, source })?;
-        let bound = listener.local_addr().unwrap_or(address);
+        let bound = http_listener.local_addr().unwrap_or(address);
         tracing::info!(address = %bound, "metrics and probes listening");
-        tokio::spawn(serve_http(
-            listener,
-            handle,
-            registry.clone(),
-            stopping.clone(),
-        ));
+        tokio::spawn(serve_http(http_listener, handle, readiness.clone()));
     }
     let (health, health_service) = tonic_health::server::health_reporter();
-    update_health(&health, &registry).await;
-    let fetcher = Fetcher::new()?;
-    for tenant in registry.tenants() {
-        if !matches!(tenant.spec().key_source, KeySource::Static(_)) {
-            tokio::spawn(keep_keys_fresh(
-                tenant.clone(),
-                registry.clone(),
-                fetcher.clone(),
-                health.clone(),
-            ));
-        }
-    }
+    tokio::spawn(keep_health(health, readiness.clone()));
+    tokio::spawn(live::watch(live.clone()));
+
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -124,20 +150,14 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()
         .map_err(|error| ServeError::Reflection(error.to_string()))?;
-    let validator = ValidatorService::new(registry.clone(), config.max_batch_size);
     let drained = Arc::new(tokio::sync::Notify::new());
     let stop_signal = drained.clone();
-    let reporter = health.clone();
+    let stopping = readiness.clone();
     let graceful = async move {
         shutdown.await;
-        stopping.store(true, Ordering::SeqCst);
         // Readiness goes first, so that load balancers stop sending new work.
-        reporter
-            .set_service_status("", ServingStatus::NotServing)
-            .await;
-        reporter
-            .set_service_status(SERVICE_NAME, ServingStatus::NotServing)
-            .await;
+        stopping.stopping.store(true, Ordering::SeqCst);
+        stopping.live.changed().notify_waiters();
         stop_signal.notify_one();
     };
     let server = tonic::transport::Server::builder()
@@ -145,7 +165,7 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(TokenValidatorServer::new(validator))
+        .add_service(TokenValidatorServer::new(ValidatorService::new(live)))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), graceful);
     tokio::select! {
         result = server => result?,
@@ -158,74 +178,38 @@ pub async fn serve(
     Ok(())
 }
 
-/// SERVING once every tenant has keys; NOT_SERVING before.
-async fn update_health(health: &HealthReporter, registry: &Registry) {
-    let status = if registry.all_ready() {
-        ServingStatus::Serving
-    } else {
-        ServingStatus::NotServing
-    };
-    health.set_service_status("", status).await;
-    health.set_service_status(SERVICE_NAME, status).await;
-}
-
-/// Loads a remote tenant's keys, retries failures with backoff, and refreshes periodically.
-/// A failed refresh keeps the keys already loaded.
-async fn keep_keys_fresh(
-    tenant: Arc<Tenant>,
-    registry: Arc<Registry>,
-    fetcher: Fetcher,
-    health: HealthReporter,
-) {
-    let mut retry = FIRST_RETRY_INTERVAL;
+/// Keeps `grpc.health.v1` in step with readiness: on every key load, reload, the end of the
+/// start-up grace, and shutdown.
+async fn keep_health(health: HealthReporter, readiness: Readiness) {
+    let changed = readiness.live.changed().clone();
+    let mut last = None;
     loop {
-        match fetcher.load(tenant.spec()).await {
-            Ok(loaded) => {
-                tracing::info!(
-                    tenant = tenant.id(),
-                    keys = loaded.keys.len(),
-                    skipped = loaded.keys.skipped().len(),
-                    "keys loaded"
-                );
-                for skipped in loaded.keys.skipped() {
-                    tracing::warn!(tenant = tenant.id(), kid = skipped.kid.as_deref(), reason = %skipped.reason, "key skipped");
-                }
-                tenant.install(
-                    Arc::new(loaded.keys),
-                    loaded.discovered_issuer,
-                    clock::now(),
-                );
-                registry.reindex_issuers();
-                update_health(&health, &registry).await;
-                retry = FIRST_RETRY_INTERVAL;
-                tokio::time::sleep(REFRESH_INTERVAL).await;
-            }
-            Err(error) => {
-                tracing::warn!(tenant = tenant.id(), error = %error, retry_in = ?retry, "key load failed");
-                tenant.record_error(error.to_string());
-                tokio::time::sleep(retry).await;
-                retry = (retry * 2).min(MAX_RETRY_INTERVAL);
-            }
+        let notified = changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let (ready, why) = readiness.check();
+        if last != Some(ready) {
+            let status = if ready {
+                ServingStatus::Serving
+            } else {
+                ServingStatus::NotServing
+            };
+            health.set_service_status("", status).await;
+            health.set_service_status(SERVICE_NAME, status).await;
+            tracing::info!(ready, why = %why, "health");
+            last = Some(ready);
+        }
+        let until_grace = readiness.grace.saturating_sub(readiness.started.elapsed());
+        tokio::select! {
+            () = notified => {}
+            () = tokio::time::sleep(until_grace), if !until_grace.is_zero() => {}
         }
     }
 }
 
-/// What the HTTP side listener needs.
-#[derive(Clone)]
-struct HttpState {
-    metrics: PrometheusHandle,
-    registry: Arc<Registry>,
-    stopping: Arc<AtomicBool>,
-}
-
-/// Serves `/metrics`, `/healthz` (the process is up) and `/readyz` (every tenant has keys and
-/// the server is not shutting down) for probes and scrapers that do not speak gRPC.
-async fn serve_http(
-    listener: TcpListener,
-    metrics: PrometheusHandle,
-    registry: Arc<Registry>,
-    stopping: Arc<AtomicBool>,
-) {
+/// Serves `/metrics`, `/healthz` (the process is up) and `/readyz` (see [`Readiness`]) for
+/// probes and scrapers that do not speak gRPC.
+async fn serve_http(listener: TcpListener, metrics: PrometheusHandle, readiness: Readiness) {
     let upkeep = metrics.clone();
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(Duration::from_secs(5));
@@ -237,38 +221,30 @@ async fn serve_http(
     let app = Router::new()
         .route(
             "/metrics",
-            get(|State(state): State<HttpState>| async move { state.metrics.render() }),
+            get(
+                |State((metrics, _)): State<(PrometheusHandle, Readiness)>| async move {
+                    metrics.render()
+                },
+            ),
         )
         .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readiness))
-        .with_state(HttpState {
-            metrics,
-            registry,
-            stopping,
-        });
+        .route(
+            "/readyz",
+            get(
+                |State((_, readiness)): State<(PrometheusHandle, Readiness)>| async move {
+                    let (ready, why) = readiness.check();
+                    let status = if ready {
+                        StatusCode::OK
+                    } else {
+                        StatusCode::SERVICE_UNAVAILABLE
+                    };
+                    (status, format!("{why}\n"))
+                },
+            ),
+        )
+        .with_state((metrics, readiness));
     if let Err(error) = axum::serve(listener, app).await {
         tracing::error!(%error, "the metrics listener failed");
-    }
-}
-
-async fn readiness(State(state): State<HttpState>) -> (StatusCode, String) {
-    if state.stopping.load(Ordering::SeqCst) {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down\n".into());
-    }
-    let waiting: Vec<&str> = state
-        .registry
-        .tenants()
-        .iter()
-        .filter(|tenant| !tenant.has_keys())
-        .map(|tenant| tenant.id())
-        .collect();
-    if waiting.is_empty() {
-        (StatusCode::OK, "ready\n".into())
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("waiting for keys of: {}\n", waiting.join(", ")),
-        )
     }
 }
 

@@ -13,6 +13,7 @@ use crate::keyset::KeySet;
 use crate::metrics::{KeyMetrics, NO_TENANT, ValidationMetrics};
 use crate::policy::Policy;
 use crate::reason::Reason;
+use crate::refresh::RefreshState;
 use crate::rejection::{Rejection, quote};
 use crate::token::{DecodedToken, Limits, ParsedToken};
 use crate::verify;
@@ -24,7 +25,7 @@ pub struct ActiveKeys {
     pub keys: Arc<KeySet>,
     /// The policy, with issuers from discovery and algorithms from the keys filled in.
     pub policy: Policy,
-    /// When the keys were loaded (seconds since the epoch).
+    /// When the keys were last loaded successfully (seconds since the epoch).
     pub loaded_at: i64,
 }
 
@@ -36,6 +37,14 @@ pub struct Tenant {
     last_error: ArcSwapOption<String>,
     validations: ValidationMetrics,
     key_metrics: KeyMetrics,
+    refresh: Arc<RefreshState>,
+}
+
+impl Drop for Tenant {
+    fn drop(&mut self) {
+        // Removed or replaced by a reload, and no request holds it any more.
+        self.refresh.cancel();
+    }
 }
 
 impl Tenant {
@@ -46,6 +55,7 @@ impl Tenant {
             last_error: ArcSwapOption::empty(),
             validations: ValidationMetrics::new(&spec.id),
             key_metrics: KeyMetrics::new(&spec.id),
+            refresh: Arc::new(RefreshState::default()),
             spec,
         };
         if let KeySource::Static(keys) = &tenant.spec.key_source {
@@ -63,6 +73,28 @@ impl Tenant {
     /// The tenant's configuration.
     pub fn spec(&self) -> &TenantSpec {
         &self.spec
+    }
+
+    /// Whether the keys are fetched (and refreshed) rather than configured.
+    pub fn is_remote(&self) -> bool {
+        !matches!(self.spec.key_source, KeySource::Static(_))
+    }
+
+    /// The state shared with this tenant's refresh task.
+    pub fn refresh_state(&self) -> &Arc<RefreshState> {
+        &self.refresh
+    }
+
+    /// For a token with an unknown `kid`: wakes a refetch (single-flight, rate-limited) and
+    /// waits briefly for it. Returns whether a fetch finished, so that validating again may help.
+    pub async fn refetch_for_unknown_kid(&self) -> bool {
+        if !self.is_remote() {
+            return false;
+        }
+        let settings = self.spec.refresh;
+        self.refresh
+            .refetch_for_unknown_kid(settings.unknown_kid_cooldown, settings.unknown_kid_wait)
+            .await
     }
 
     /// The current keys, if any were loaded.
@@ -99,6 +131,28 @@ impl Tenant {
     pub fn record_error(&self, error: String) {
         self.key_metrics.failed();
         self.last_error.store(Some(Arc::new(error)));
+    }
+
+    /// The reason to refuse every token when the keys are older than `max_stale`.
+    fn stale(&self, active: &ActiveKeys, now: i64) -> Option<Rejection> {
+        let max_stale = i64::try_from(self.spec.refresh.max_stale.as_secs()).unwrap_or(i64::MAX);
+        let age = now.saturating_sub(active.loaded_at);
+        if !self.is_remote() || age <= max_stale {
+            return None;
+        }
+        let cause = self
+            .last_error
+            .load_full()
+            .map_or_else(String::new, |error| {
+                format!("; the last refresh failed: {error}")
+            });
+        Some(Rejection::new(
+            Reason::KeysUnavailable,
+            format!(
+                "the tenant's keys were last refreshed {}s ago, longer than max_stale ({}s){cause}",
+                age, max_stale
+            ),
+        ))
     }
 
     /// Why keys are missing, for the `KEYS_UNAVAILABLE` detail.
@@ -164,6 +218,14 @@ fn serialize_reason<S: serde::Serializer>(
 }
 
 impl Verdict {
+    /// Whether a refetch of the tenant's keys could change this verdict: the token names a
+    /// `kid` the tenant does not know (yet).
+    pub fn wants_key_refetch(&self) -> bool {
+        self.reason == Some(Reason::UnknownKey)
+            && !self.key_id.is_empty()
+            && !self.tenant.is_empty()
+    }
+
     fn reject(&mut self, rejection: Rejection) {
         self.valid = false;
         self.reason = Some(rejection.reason);
@@ -191,16 +253,34 @@ pub struct Registry {
     /// keys at once cannot overwrite each other's issuers.
     reindexing: std::sync::Mutex<()>,
     limits: Limits,
+    max_batch_size: usize,
     unmatched: ValidationMetrics,
 }
 
 impl Registry {
     /// Builds the registry for a configuration; static keys are active at once.
     pub fn new(config: &Config, now: i64) -> Self {
+        Self::rebuild(config, None, now).0
+    }
+
+    /// Builds the registry for a new configuration, keeping each tenant of `previous` whose
+    /// configuration is unchanged (with its keys and refresh task). Returns the registry and the
+    /// tenants that are new or changed, which need their keys loaded.
+    pub fn rebuild(config: &Config, previous: Option<&Self>, now: i64) -> (Self, Vec<Arc<Tenant>>) {
+        let mut fresh = Vec::new();
         let order: Vec<Arc<Tenant>> = config
             .tenants
             .iter()
-            .map(|spec| Arc::new(Tenant::new(spec.clone(), now)))
+            .map(|spec| {
+                let kept = previous
+                    .and_then(|previous| previous.get(&spec.id))
+                    .filter(|tenant| tenant.spec.fingerprint == spec.fingerprint);
+                kept.cloned().unwrap_or_else(|| {
+                    let tenant = Arc::new(Tenant::new(spec.clone(), now));
+                    fresh.push(tenant.clone());
+                    tenant
+                })
+            })
             .collect();
         let registry = Self {
             tenants: order
@@ -213,10 +293,16 @@ impl Registry {
             limits: Limits {
                 max_token_size: config.max_token_size,
             },
+            max_batch_size: config.max_batch_size,
             unmatched: ValidationMetrics::new(NO_TENANT),
         };
         registry.reindex_issuers();
-        registry
+        (registry, fresh)
+    }
+
+    /// Most tokens in one batch call.
+    pub fn max_batch_size(&self) -> usize {
+        self.max_batch_size
     }
 
     /// Tenants in configuration order.
@@ -252,13 +338,28 @@ impl Registry {
     /// Validates one token. `tenant` may be empty to choose the tenant by the token's `iss`.
     pub fn validate(&self, token: &str, tenant: &str, now: i64) -> Verdict {
         let started = std::time::Instant::now();
+        let (verdict, judged_by) = self.evaluate(token, tenant, now);
+        self.record(judged_by.as_ref(), &verdict, started.elapsed());
+        verdict
+    }
+
+    /// Judges one token without recording metrics; returns the verdict and the tenant that
+    /// judged it. Callers that may judge a token twice (after a key refetch) record once.
+    pub fn evaluate(&self, token: &str, tenant: &str, now: i64) -> (Verdict, Option<Arc<Tenant>>) {
         let mut verdict = Verdict::default();
         let judged_by = self.judge(token, tenant, now, &mut verdict);
-        let metrics = judged_by
-            .as_ref()
-            .map_or(&self.unmatched, |tenant| &tenant.validations);
-        metrics.record(verdict.reason, started.elapsed());
-        verdict
+        (verdict, judged_by)
+    }
+
+    /// Counts a final verdict in the metrics of the tenant that judged it.
+    pub fn record(
+        &self,
+        judged_by: Option<&Arc<Tenant>>,
+        verdict: &Verdict,
+        elapsed: std::time::Duration,
+    ) {
+        let metrics = judged_by.map_or(&self.unmatched, |tenant| &tenant.validations);
+        metrics.record(verdict.reason, elapsed);
     }
 
     /// Fills `verdict`; returns the tenant that judged the token, if one was chosen.
@@ -301,6 +402,10 @@ impl Registry {
             verdict.reject(rejection);
             return Some(chosen);
         };
+        if let Some(rejection) = chosen.stale(&active, now) {
+            verdict.reject(rejection);
+            return Some(chosen);
+        }
         match verify::verify(&parsed, &active.keys, &active.policy, now) {
             Ok(verified) => {
                 verdict.valid = true;

@@ -12,13 +12,19 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 use url::Url;
+
+mod refresh;
+
+use refresh::RawRefresh;
+pub use refresh::RefreshSettings;
 
 use crate::algorithm::{Algorithm, AlgorithmSet, KeyFamily};
 use crate::keyset::{KeyOptions, KeySet};
@@ -102,6 +108,11 @@ pub struct TenantSpec {
     pub policy: Policy,
     /// Whether plain `http://` is allowed for non-loopback hosts.
     pub allow_insecure_http: bool,
+    /// How remote keys are kept fresh (the top-level block with this tenant's overrides).
+    pub refresh: RefreshSettings,
+    /// A digest of everything configured for this tenant (static key documents included): a
+    /// reload keeps a tenant, and its keys, when this is unchanged.
+    pub fingerprint: u64,
 }
 
 impl TenantSpec {
@@ -141,6 +152,10 @@ pub struct Config {
     pub max_token_size: usize,
     /// Most tokens in one batch call.
     pub max_batch_size: usize,
+    /// The top-level refresh settings (each tenant has its merged copy).
+    pub refresh: RefreshSettings,
+    /// Key files (`jwks_file`) the configuration read; a change of one triggers a reload.
+    pub files: Vec<PathBuf>,
     /// The tenants.
     pub tenants: Vec<TenantSpec>,
 }
@@ -155,10 +170,12 @@ struct RawConfig {
     max_token_size: Option<Spanned<u64>>,
     max_batch_size: Option<Spanned<u64>>,
     #[serde(default)]
+    refresh: RawRefresh,
+    #[serde(default)]
     tenants: Vec<Spanned<RawTenant>>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawTenant {
     id: Spanned<String>,
@@ -182,9 +199,11 @@ struct RawTenant {
     client_application_ids: Vec<Spanned<String>>,
     #[serde(default)]
     allow_insecure_http: bool,
+    #[serde(default)]
+    refresh: RawRefresh,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct RawRequiredClaim {
     claim: String,
@@ -195,7 +214,7 @@ struct RawRequiredClaim {
     separator: Option<String>,
 }
 
-#[derive(Deserialize, Default, Clone, Copy)]
+#[derive(Deserialize, Serialize, Default, Clone, Copy)]
 #[serde(rename_all = "lowercase")]
 enum RawMatch {
     #[default]
@@ -250,6 +269,7 @@ impl Config {
         let mut checker = Checker {
             file: file.map(Path::to_owned),
             errors: Vec::new(),
+            files: Vec::new(),
         };
         let config = checker.config(raw, base_dir);
         if checker.errors.is_empty() {
@@ -278,6 +298,7 @@ fn parse_message(message: &str) -> String {
 struct Checker {
     file: Option<PathBuf>,
     errors: Vec<ConfigError>,
+    files: Vec<PathBuf>,
 }
 
 impl Checker {
@@ -324,6 +345,7 @@ impl Checker {
             Some(size) => size.value as usize,
             None => DEFAULT_MAX_BATCH_SIZE,
         };
+        let refresh = self.refresh(&raw.refresh, RefreshSettings::default(), "refresh");
         if raw.tenants.is_empty() {
             self.error(0, "tenants", "at least one tenant is needed");
         }
@@ -339,7 +361,7 @@ impl Checker {
                     format!("duplicate tenant id {:?}", tenant.value.id.value),
                 );
             }
-            if let Some(spec) = self.tenant(tenant.value, &path, line, base_dir) {
+            if let Some(spec) = self.tenant(tenant.value, &path, line, base_dir, refresh) {
                 tenants.push(spec);
             }
         }
@@ -348,8 +370,19 @@ impl Checker {
             metrics_listen,
             max_token_size,
             max_batch_size,
+            refresh,
+            files: std::mem::take(&mut self.files),
             tenants,
         }
+    }
+
+    /// Applies a `refresh:` block on top of `base` and checks the result.
+    fn refresh(&mut self, raw: &RawRefresh, base: RefreshSettings, path: &str) -> RefreshSettings {
+        let settings = raw.apply(base, path, |value, field| self.duration(value, field));
+        for (field, message) in refresh::problems(&settings) {
+            self.error(raw.line(), format!("{path}.{field}"), message);
+        }
+        settings
     }
 
     fn address(&mut self, value: &Spanned<String>, path: &str) -> Option<SocketAddr> {
@@ -375,8 +408,22 @@ impl Checker {
         path: &str,
         line: u64,
         base_dir: &Path,
+        refresh_defaults: RefreshSettings,
     ) -> Option<TenantSpec> {
         let errors_before = self.errors.len();
+        let mut fingerprint = DefaultHasher::new();
+        serde_json::to_string(&raw)
+            .unwrap_or_default()
+            .hash(&mut fingerprint);
+        if let Some(grace) = &raw.refresh.startup_grace {
+            self.error(
+                grace.referenced.line(),
+                format!("{path}.refresh.startup_grace"),
+                "applies to the whole server: set it in the top-level refresh block",
+            );
+        }
+        let refresh = self.refresh(&raw.refresh, refresh_defaults, &format!("{path}.refresh"));
+        refresh.hash(&mut fingerprint);
         let id = raw.id.value.clone();
         if id.is_empty()
             || id.len() > 64
@@ -431,13 +478,17 @@ impl Checker {
             )
         } else if let Some(file) = &raw.jwks_file {
             let full = base_dir.join(&file.value);
+            self.files.push(full.clone());
             match std::fs::read(&full) {
-                Ok(document) => self.static_keys(
-                    &document,
-                    &options,
-                    &format!("{path}.jwks_file"),
-                    file.referenced.line(),
-                ),
+                Ok(document) => {
+                    document.hash(&mut fingerprint);
+                    self.static_keys(
+                        &document,
+                        &options,
+                        &format!("{path}.jwks_file"),
+                        file.referenced.line(),
+                    )
+                }
                 Err(error) => {
                     self.error(
                         file.referenced.line(),
@@ -522,6 +573,8 @@ impl Checker {
             algorithms,
             policy,
             allow_insecure_http: raw.allow_insecure_http,
+            refresh,
+            fingerprint: fingerprint.finish(),
         })
     }
 

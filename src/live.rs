@@ -1,0 +1,195 @@
+//! The live configuration: the current tenant registry, replaced whole on a reload (SIGHUP or a
+//! change of the configuration file), while requests keep the snapshot they started with.
+//!
+//! A reload keeps every tenant whose configuration is unchanged, keys and refresh task included,
+//! so it causes no refetch storm. A configuration that fails its checks changes nothing.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::path::PathBuf;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use tokio::sync::Notify;
+
+use crate::clock;
+use crate::config::{Config, ConfigErrors};
+use crate::fetch::Fetcher;
+use crate::refresh;
+use crate::tenant::{Registry, Tenant};
+
+/// How often the configuration files are checked for changes.
+const WATCH_INTERVAL: Duration = Duration::from_secs(2);
+
+/// The running configuration and everything that follows it.
+pub struct Live {
+    registry: ArcSwap<Registry>,
+    config: ArcSwap<Config>,
+    path: Option<PathBuf>,
+    fetcher: Fetcher,
+    changed: Arc<Notify>,
+    reloads_succeeded: metrics::Counter,
+    reloads_failed: metrics::Counter,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Live {
+    /// Builds the registry for `config` and starts loading remote keys. `path` is the file a
+    /// reload reads (none for the embedded default).
+    pub fn start(config: Config, path: Option<PathBuf>, fetcher: Fetcher) -> Arc<Self> {
+        let (registry, fresh) = Registry::rebuild(&config, None, clock::now());
+        let live = Arc::new(Self {
+            registry: ArcSwap::from_pointee(registry),
+            config: ArcSwap::from_pointee(config),
+            path,
+            fetcher,
+            changed: Arc::new(Notify::new()),
+            reloads_succeeded: metrics::counter!("tokengate_config_reloads_total", "outcome" => "success"),
+            reloads_failed: metrics::counter!("tokengate_config_reloads_total", "outcome" => "failure"),
+        });
+        live.spawn_refreshers(&fresh);
+        live
+    }
+
+    /// The current registry. Hold the returned `Arc` for the whole request.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.load_full()
+    }
+
+    /// The current configuration.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Notified whenever keys load or the configuration changes (for health).
+    pub fn changed(&self) -> &Arc<Notify> {
+        &self.changed
+    }
+
+    fn spawn_refreshers(self: &Arc<Self>, tenants: &[Arc<Tenant>]) {
+        for tenant in tenants.iter().filter(|tenant| tenant.is_remote()) {
+            let live: Weak<Self> = Arc::downgrade(self);
+            let on_loaded: refresh::OnLoaded = Arc::new(move || {
+                if let Some(live) = live.upgrade() {
+                    live.registry.load().reindex_issuers();
+                    live.changed.notify_waiters();
+                }
+            });
+            refresh::spawn(tenant, self.fetcher.clone(), on_loaded);
+        }
+    }
+
+    /// Reads the configuration file again and applies it; on any error nothing changes.
+    pub fn reload(self: &Arc<Self>) -> Result<(), ConfigErrors> {
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let config = match Config::load(path) {
+            Ok(config) => config,
+            Err(errors) => {
+                self.reloads_failed.increment(1);
+                tracing::error!(
+                    errors = errors.0.len(),
+                    "configuration reload rejected; the running configuration stays"
+                );
+                for error in &errors.0 {
+                    tracing::error!(%error, "configuration error");
+                }
+                return Err(errors);
+            }
+        };
+        self.apply(config);
+        Ok(())
+    }
+
+    /// Swaps in a checked configuration.
+    pub fn apply(self: &Arc<Self>, config: Config) {
+        let previous_config = self.config.load_full();
+        if config.listen != previous_config.listen
+            || config.metrics_listen != previous_config.metrics_listen
+        {
+            tracing::warn!("listen and metrics_listen changes take effect only after a restart");
+        }
+        let previous = self.registry.load_full();
+        let (registry, fresh) = Registry::rebuild(&config, Some(&previous), clock::now());
+        let ids = |registry: &Registry| -> Vec<String> {
+            registry
+                .tenants()
+                .iter()
+                .map(|tenant| tenant.id().to_owned())
+                .collect()
+        };
+        let (old_ids, new_ids) = (ids(&previous), ids(&registry));
+        let added: Vec<&String> = new_ids.iter().filter(|id| !old_ids.contains(id)).collect();
+        let removed: Vec<&String> = old_ids.iter().filter(|id| !new_ids.contains(id)).collect();
+        let changed: Vec<&str> = fresh
+            .iter()
+            .map(|tenant| tenant.id())
+            .filter(|id| old_ids.iter().any(|old| old == id))
+            .collect();
+        let kept = new_ids.len() - fresh.len();
+        self.config.store(Arc::new(config));
+        self.registry.store(Arc::new(registry));
+        self.spawn_refreshers(&fresh);
+        self.reloads_succeeded.increment(1);
+        self.changed.notify_waiters();
+        tracing::info!(?added, ?changed, ?removed, kept, "configuration reloaded");
+    }
+
+    /// A digest of the configuration file and the key files it names, to notice changes.
+    fn files_digest(&self) -> Option<u64> {
+        let path = self.path.as_ref()?;
+        let mut hasher = DefaultHasher::new();
+        std::fs::read(path).ok()?.hash(&mut hasher);
+        for file in &self.config.load().files {
+            std::fs::read(file).ok().hash(&mut hasher);
+        }
+        Some(hasher.finish())
+    }
+}
+
+/// Reloads on SIGHUP and whenever the configuration file (or a key file it names) changes.
+/// Files are compared by content every 2 s, which also follows Kubernetes ConfigMap updates
+/// (a symlink swap that leaves the file's own inode untouched).
+pub async fn watch(live: Arc<Live>) {
+    if live.path.is_none() {
+        return;
+    }
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut digest = live.files_digest();
+    let mut ticker = tokio::time::interval(WATCH_INTERVAL);
+    loop {
+        #[cfg(unix)]
+        let signalled = async {
+            match hangup.as_mut() {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let signalled = std::future::pending::<Option<()>>();
+        let reason = tokio::select! {
+            _ = signalled => "SIGHUP",
+            _ = ticker.tick() => {
+                let now = live.files_digest();
+                if now == digest || now.is_none() {
+                    continue;
+                }
+                "the configuration file changed"
+            }
+        };
+        tracing::info!(reason, "reloading the configuration");
+        // A failed reload is logged by `reload`; the digest still moves on, so the same broken
+        // file is not retried every 2 s (SIGHUP retries it).
+        let _ = live.reload();
+        digest = live.files_digest();
+    }
+}

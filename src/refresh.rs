@@ -1,0 +1,223 @@
+//! Keeping a tenant's remote keys fresh, off the request path.
+//!
+//! One task per remote tenant fetches its keys, then sleeps for the response's `max-age`
+//! (clamped) or the configured interval, with jitter so tenants do not refresh in lock-step.
+//! Failures are retried with jittered exponential backoff, and the keys already loaded keep
+//! serving. A token with an unknown `kid` can wake the task early (single-flight, at most once
+//! per `unknown_kid_cooldown`); the request that woke it may wait for that one fetch, briefly.
+
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use tokio::sync::{Notify, watch};
+use url::Url;
+
+use crate::clock;
+use crate::fetch::Fetcher;
+use crate::tenant::Tenant;
+
+/// First retry delay after a failed fetch; it doubles up to `max_retry_interval`.
+const FIRST_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Called after each successful load (to rebuild the issuer index and update health).
+pub type OnLoaded = Arc<dyn Fn() + Send + Sync>;
+
+/// The coordination between a tenant, its refresh task and requests that miss a `kid`.
+#[derive(Debug)]
+pub struct RefreshState {
+    /// Wakes the task before its timer (a `kid` miss).
+    wake: Notify,
+    /// Counts finished fetch attempts; waiters watch it change.
+    attempts: watch::Sender<u64>,
+    /// Whether a fetch is running now.
+    in_flight: AtomicBool,
+    /// When a `kid` miss last woke the task (milliseconds since the epoch).
+    last_kid_trigger_ms: AtomicI64,
+    /// Set when the tenant is dropped (removed or replaced by a reload): the task ends.
+    cancelled: watch::Sender<bool>,
+    /// The JWKS URL and issuer of the last discovery, so a `kid` refetch skips discovery.
+    discovered: ArcSwapOption<(Url, Option<String>)>,
+}
+
+impl Default for RefreshState {
+    fn default() -> Self {
+        Self {
+            wake: Notify::new(),
+            attempts: watch::Sender::new(0),
+            in_flight: AtomicBool::new(false),
+            last_kid_trigger_ms: AtomicI64::new(i64::MIN),
+            cancelled: watch::Sender::new(false),
+            discovered: ArcSwapOption::empty(),
+        }
+    }
+}
+
+impl RefreshState {
+    /// Ends the refresh task.
+    pub fn cancel(&self) {
+        self.cancelled.send_replace(true);
+    }
+
+    /// For a token whose `kid` the tenant does not know: wakes the refresh task unless it was
+    /// woken less than `cooldown` ago, and waits (at most `wait`) for a fetch attempt to finish.
+    /// Returns whether one finished, i.e. whether validating again can give another answer.
+    pub async fn refetch_for_unknown_kid(&self, cooldown: Duration, wait: Duration) -> bool {
+        let mut attempts = self.attempts.subscribe();
+        let seen = *attempts.borrow_and_update();
+        let now_ms = clock::now_millis();
+        let cooldown_ms = i64::try_from(cooldown.as_millis()).unwrap_or(i64::MAX);
+        let last = self.last_kid_trigger_ms.load(Ordering::Acquire);
+        let due = now_ms.saturating_sub(last) >= cooldown_ms;
+        let triggered = due
+            && self
+                .last_kid_trigger_ms
+                .compare_exchange(last, now_ms, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+        if triggered {
+            self.wake.notify_one();
+        } else if !self.in_flight.load(Ordering::Acquire) {
+            // Within the cooldown and nothing running: the answer stands.
+            return false;
+        }
+        tokio::time::timeout(wait, attempts.wait_for(|count| *count > seen))
+            .await
+            .is_ok_and(|changed| changed.is_ok())
+    }
+}
+
+/// Starts the refresh task of a remote tenant. It holds only a weak reference, so a tenant that
+/// a reload removed is dropped, which cancels the task.
+pub fn spawn(tenant: &Arc<Tenant>, fetcher: Fetcher, on_loaded: OnLoaded) {
+    let state = tenant.refresh_state().clone();
+    let tenant = Arc::downgrade(tenant);
+    tokio::spawn(run(tenant, state, fetcher, on_loaded));
+}
+
+async fn run(
+    tenant: Weak<Tenant>,
+    state: Arc<RefreshState>,
+    fetcher: Fetcher,
+    on_loaded: OnLoaded,
+) {
+    let mut cancelled = state.cancelled.subscribe();
+    let mut retry = FIRST_RETRY_INTERVAL;
+    let mut woken_by_kid = false;
+    loop {
+        let Some(strong) = tenant.upgrade() else {
+            return;
+        };
+        let settings = strong.spec().refresh;
+        state.in_flight.store(true, Ordering::Release);
+        // A kid miss only needs the key set; periodic refreshes re-read discovery too.
+        let known = if woken_by_kid {
+            state.discovered.load_full()
+        } else {
+            None
+        };
+        let result = fetcher
+            .load(
+                strong.spec(),
+                known
+                    .as_deref()
+                    .map(|(url, issuer)| (url, issuer.as_deref())),
+            )
+            .await;
+        let delay = match result {
+            Ok(loaded) => {
+                if loaded.discovered_issuer.is_some() {
+                    state.discovered.store(Some(Arc::new((
+                        loaded.jwks_url.clone(),
+                        loaded.discovered_issuer.clone(),
+                    ))));
+                }
+                log_change(&strong, &loaded.keys);
+                let next = settings.next_refresh(loaded.max_age);
+                strong.install(
+                    Arc::new(loaded.keys),
+                    loaded.discovered_issuer,
+                    clock::now(),
+                );
+                on_loaded();
+                retry = FIRST_RETRY_INTERVAL;
+                jitter(next, 0.1)
+            }
+            Err(error) => {
+                tracing::warn!(tenant = strong.id(), error = %error, retry_in = ?retry, "key refresh failed");
+                strong.record_error(error.to_string());
+                let delay = jitter(retry, 0.5);
+                retry = (retry * 2).min(settings.max_retry_interval);
+                delay
+            }
+        };
+        state.in_flight.store(false, Ordering::Release);
+        state.attempts.send_modify(|count| *count += 1);
+        drop(strong);
+        woken_by_kid = tokio::select! {
+            () = tokio::time::sleep(delay) => false,
+            () = state.wake.notified() => true,
+            _ = cancelled.changed() => return,
+        };
+        if *cancelled.borrow() {
+            return;
+        }
+    }
+}
+
+/// Logs a key-set change: which kids were added and removed, and skipped keys.
+fn log_change(tenant: &Tenant, keys: &crate::keyset::KeySet) {
+    let kids = |set: &crate::keyset::KeySet| -> BTreeSet<String> {
+        set.keys()
+            .iter()
+            .filter_map(|key| key.kid().map(str::to_owned))
+            .collect()
+    };
+    let new = kids(keys);
+    let old = tenant
+        .active()
+        .map(|active| kids(&active.keys))
+        .unwrap_or_default();
+    let added: Vec<&String> = new.difference(&old).collect();
+    let removed: Vec<&String> = old.difference(&new).collect();
+    if tenant.active().is_none() || !added.is_empty() || !removed.is_empty() {
+        tracing::info!(
+            tenant = tenant.id(),
+            keys = keys.len(),
+            ?added,
+            ?removed,
+            "key set changed"
+        );
+    }
+    for skipped in keys.skipped() {
+        tracing::warn!(tenant = tenant.id(), kid = skipped.kid.as_deref(), reason = %skipped.reason, "key skipped");
+    }
+}
+
+/// `duration` shortened by a random fraction of up to `spread` (0.1 = up to 10 % earlier).
+fn jitter(duration: Duration, spread: f64) -> Duration {
+    let mut bytes = [0u8; 4];
+    let random = match ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+    {
+        Ok(()) => f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX),
+        Err(_) => 0.5,
+    };
+    duration.mul_f64(1.0 - spread * random)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_its_spread() {
+        for _ in 0..100 {
+            let delay = jitter(Duration::from_secs(100), 0.1);
+            assert!(
+                delay <= Duration::from_secs(100) && delay >= Duration::from_secs(90),
+                "{delay:?}"
+            );
+        }
+    }
+}
