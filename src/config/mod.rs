@@ -246,7 +246,11 @@ impl Config {
         let parsed = serde_saphyr::with_deserializer_from_str(text, |deserializer| {
             serde_path_to_error::deserialize::<_, RawConfig>(deserializer).map_err(|error| {
                 // `Spanned` wrappers show up as `.value` segments; no configuration field has that name.
-                error_path = error.path().to_string().replace(".value", "");
+                error_path = error
+                    .path()
+                    .to_string()
+                    .replace(".value", "")
+                    .replace(".?", "");
                 error.into_inner()
             })
         });

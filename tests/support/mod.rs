@@ -142,6 +142,12 @@ pub struct IdpState {
     pub issuer: Mutex<String>,
     pub jwks: Mutex<Value>,
     pub down: AtomicBool,
+    /// Serve `{"keys": [` (invalid JSON) instead of the key set.
+    pub bad_json: AtomicBool,
+    /// Delay before answering the JWKS request.
+    pub delay: Mutex<Duration>,
+    /// The JWKS response's Cache-Control header, if any.
+    pub cache_control: Mutex<Option<String>>,
     pub discovery_requests: AtomicUsize,
     pub jwks_requests: AtomicUsize,
     pub base: Mutex<String>,
@@ -152,6 +158,13 @@ pub struct Idp {
     pub address: SocketAddr,
     pub state: Arc<IdpState>,
     task: tokio::task::JoinHandle<()>,
+}
+
+fn idp_app(state: Arc<IdpState>) -> Router {
+    Router::new()
+        .route("/.well-known/openid-configuration", get(discovery))
+        .route("/jwks", get(keys))
+        .with_state(state)
 }
 
 impl Idp {
@@ -166,14 +179,14 @@ impl Idp {
             issuer: Mutex::new(issuer.map_or_else(|| base.clone(), str::to_owned)),
             jwks: Mutex::new(jwks),
             down: AtomicBool::new(false),
+            bad_json: AtomicBool::new(false),
+            delay: Mutex::new(Duration::ZERO),
+            cache_control: Mutex::new(None),
             discovery_requests: AtomicUsize::new(0),
             jwks_requests: AtomicUsize::new(0),
             base: Mutex::new(base),
         });
-        let app = Router::new()
-            .route("/.well-known/openid-configuration", get(discovery))
-            .route("/jwks", get(keys))
-            .with_state(state.clone());
+        let app = idp_app(state.clone());
         let task = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
         });
@@ -182,6 +195,36 @@ impl Idp {
             state,
             task,
         }
+    }
+
+    /// Stops listening: connections are refused until [`Idp::restart`].
+    pub async fn stop(&mut self) {
+        self.task.abort();
+        let _ = (&mut self.task).await;
+    }
+
+    /// Listens again on the same address.
+    pub async fn restart(&mut self) {
+        let listener = tokio::net::TcpListener::bind(self.address)
+            .await
+            .expect("rebind idp");
+        let app = idp_app(self.state.clone());
+        self.task = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+    }
+
+    pub fn set_jwks(&self, jwks: Value) {
+        *self.state.jwks.lock().expect("lock") = jwks;
+    }
+
+    pub fn jwks_requests(&self) -> usize {
+        self.state.jwks_requests.load(Ordering::SeqCst)
+    }
+
+    /// Discovery and JWKS requests together.
+    pub fn requests(&self) -> usize {
+        self.jwks_requests() + self.state.discovery_requests.load(Ordering::SeqCst)
     }
 
     pub fn base(&self) -> String {
@@ -224,11 +267,27 @@ async fn discovery(State(state): State<Arc<IdpState>>) -> Response {
 
 async fn keys(State(state): State<Arc<IdpState>>) -> Response {
     state.jwks_requests.fetch_add(1, Ordering::SeqCst);
+    let delay = *state.delay.lock().expect("lock");
+    if !delay.is_zero() {
+        tokio::time::sleep(delay).await;
+    }
     if state.down.load(Ordering::SeqCst) {
         return StatusCode::SERVICE_UNAVAILABLE.into_response();
     }
+    if state.bad_json.load(Ordering::SeqCst) {
+        return "{\"keys\": [".into_response();
+    }
     let jwks = state.jwks.lock().expect("lock").clone();
-    axum::Json(jwks).into_response()
+    let cache_control = state.cache_control.lock().expect("lock").clone();
+    let mut response = axum::Json(jwks).into_response();
+    if let Some(value) = cache_control
+        && let Ok(value) = axum::http::HeaderValue::from_str(&value)
+    {
+        response
+            .headers_mut()
+            .insert(axum::http::header::CACHE_CONTROL, value);
+    }
+    response
 }
 
 // === the tokengate binary ===
@@ -249,6 +308,16 @@ impl Tokengate {
     /// Writes `config` (YAML) to a temp file and serves it on a free loopback port.
     pub fn start(config: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        Self::start_in(dir, config)
+    }
+
+    /// The configuration file of this server (rewrite it to trigger a reload).
+    pub fn config_path(&self) -> PathBuf {
+        self._dir.path().join("tokengate.yaml")
+    }
+
+    /// Like [`Tokengate::start`], in a given directory (for configurations with key files).
+    pub fn start_in(dir: tempfile::TempDir, config: &str) -> Self {
         let path = dir.path().join("tokengate.yaml");
         std::fs::write(&path, config).expect("write config");
         let child = Command::new(binary())
@@ -351,6 +420,24 @@ impl Tokengate {
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// Sends a signal (e.g. "HUP") to the server.
+    pub fn signal(&self, name: &str) {
+        let _ = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status();
+    }
+
+    /// How many log entries carry this message.
+    pub fn count_log(&self, message: &str) -> usize {
+        self.log
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|entry| entry["message"] == message)
+            .count()
     }
 
     /// Sends SIGTERM and returns the exit status.
