@@ -62,6 +62,16 @@ fn describe() {
         "Usable keys loaded per tenant."
     );
     metrics::describe_gauge!(
+        "tokengate_tenant_keys_skipped",
+        Unit::Count,
+        "Keys of the last loaded key set that were skipped as unusable, per tenant."
+    );
+    metrics::describe_counter!(
+        "tokengate_config_reloads_total",
+        Unit::Count,
+        "Configuration reloads, by outcome (success or failure)."
+    );
+    metrics::describe_gauge!(
         "tokengate_keys_last_success_timestamp_seconds",
         Unit::Seconds,
         "When each tenant's keys were last loaded successfully (Unix time)."
@@ -127,6 +137,7 @@ impl std::fmt::Debug for ValidationMetrics {
 #[derive(Clone)]
 pub struct KeyMetrics {
     keys: Gauge,
+    skipped: Gauge,
     last_success: Gauge,
     success: Counter,
     failure: Counter,
@@ -138,15 +149,17 @@ impl KeyMetrics {
         let tenant = tenant.to_owned();
         Self {
             keys: metrics::gauge!("tokengate_tenant_keys", "tenant" => tenant.clone()),
+            skipped: metrics::gauge!("tokengate_tenant_keys_skipped", "tenant" => tenant.clone()),
             last_success: metrics::gauge!("tokengate_keys_last_success_timestamp_seconds", "tenant" => tenant.clone()),
             success: metrics::counter!("tokengate_key_refresh_total", "tenant" => tenant.clone(), "outcome" => "success"),
             failure: metrics::counter!("tokengate_key_refresh_total", "tenant" => tenant, "outcome" => "failure"),
         }
     }
 
-    /// Records keys installed at `now`.
-    pub fn loaded(&self, keys: usize, now: i64) {
+    /// Records keys installed at `now`, and how many keys of the document were unusable.
+    pub fn loaded(&self, keys: usize, skipped: usize, now: i64) {
         self.keys.set(keys as f64);
+        self.skipped.set(skipped as f64);
         self.last_success.set(now as f64);
         self.success.increment(1);
     }

@@ -118,7 +118,8 @@ impl Tenant {
         if self.spec.algorithms.is_none() {
             policy.algorithms = keys.algorithms();
         }
-        self.key_metrics.loaded(keys.len(), now);
+        self.key_metrics
+            .loaded(keys.len(), keys.skipped().len(), now);
         self.active.store(Some(Arc::new(ActiveKeys {
             keys,
             policy,

@@ -392,3 +392,29 @@ async fn reloads_add_change_and_remove_tenants_under_load_and_a_bad_reload_chang
     assert!(served > 10, "only {served} requests under load");
     assert_eq!(idp_a.jwks_requests(), a_requests, "no refetch storm");
 }
+
+#[tokio::test]
+async fn health_turns_serving_after_the_startup_grace_even_if_a_tenant_has_no_keys() {
+    let key = TestKey::rsa_a();
+    let healthy = Idp::start(jwks(&[&key]), None).await;
+    let config = format!(
+        "refresh:\n  startup_grace: 2s\ntenants:\n  - id: healthy\n    discovery_url: \"{}\"\n  - id: unreachable\n    issuers: [\"https://unreachable.example\"]\n    jwks_uri: \"http://127.0.0.1:9/jwks\"\n",
+        healthy.discovery_url()
+    );
+    let started = Instant::now();
+    let server = Tokengate::start(&config);
+    server.wait_serving().await;
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "SERVING before the grace ended"
+    );
+    let mut client = server.client().await;
+    let token = key.sign(&claims("https://unreachable.example", AUDIENCE, now()));
+    let response = judge(&mut client, &token).await;
+    assert_eq!(response.reason, pb::Reason::KeysUnavailable as i32);
+    assert!(
+        response.detail.contains("cannot connect"),
+        "{}",
+        response.detail
+    );
+}
