@@ -22,6 +22,8 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod fetch;
+pub mod hints;
+pub mod issuer;
 pub mod json;
 pub mod keyset;
 pub mod live;

@@ -8,6 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 use serde_json::value::RawValue;
 
 use crate::algorithm::AlgorithmSet;
+use crate::hints;
+use crate::issuer::IssuerPattern;
 use crate::reason::Reason;
 use crate::rejection::{Rejection, quote};
 use crate::token::{Audience, Claims};
@@ -41,8 +43,10 @@ pub struct RequiredClaim {
 /// Everything a tenant requires of a token beyond its signature.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Policy {
-    /// Accepted `iss` values (exact match); empty accepts any issuer.
-    pub issuers: Vec<String>,
+    /// Accepted issuers (exact, or `{tenantid}` templates); empty accepts any issuer.
+    pub issuers: Vec<IssuerPattern>,
+    /// Accepted Entra tenant ids (`tid`); empty accepts any.
+    pub tenant_ids: Vec<String>,
     /// Accepted `aud` values; empty accepts any audience.
     pub audiences: Vec<String>,
     /// The algorithm allow-list.
@@ -65,6 +69,7 @@ impl Default for Policy {
     fn default() -> Self {
         Self {
             issuers: Vec::new(),
+            tenant_ids: Vec::new(),
             audiences: Vec::new(),
             algorithms: crate::keyset::KeyOptions::default().allowed,
             clock_skew: DEFAULT_CLOCK_SKEW_SECS,
@@ -195,25 +200,53 @@ impl Policy {
                 "the token has no \"iss\" claim, and this tenant requires one",
             ));
         };
-        if self.issuers.iter().any(|issuer| issuer == iss) {
+        let tid = claims.string("tid");
+        let tid = tid.as_deref();
+        if self.issuers.iter().any(|issuer| issuer.matches(iss, tid)) {
+            return self.check_tenant_id(tid);
+        }
+        let accepted: Vec<&str> = self.issuers.iter().map(IssuerPattern::as_str).collect();
+        let version = claims.string("ver");
+        Err(Rejection::new(
+            Reason::InvalidIssuer,
+            format!(
+                "the issuer {} is not one of this tenant's issuers {}",
+                quote(iss),
+                list(&accepted)
+            ),
+        )
+        .with_hint(hints::issuer_mismatch(
+            iss,
+            tid,
+            version.as_deref(),
+            &self.issuers,
+        )))
+    }
+
+    fn check_tenant_id(&self, tid: Option<&str>) -> Result<(), Rejection> {
+        if self.tenant_ids.is_empty() {
             return Ok(());
         }
-        let mut detail = format!(
-            "the issuer {} is not one of this tenant's issuers {}",
-            quote(iss),
-            list(&self.issuers)
-        );
-        if let Some(near) = self
-            .issuers
-            .iter()
-            .find(|issuer| issuer.trim_end_matches('/') == iss.trim_end_matches('/'))
-        {
-            detail.push_str(&format!(
-                "; it differs from {} only by a trailing '/', and issuers are compared exactly",
-                quote(near)
-            ));
+        let allowed = tid.is_some_and(|tid| {
+            self.tenant_ids
+                .iter()
+                .any(|allowed| allowed.eq_ignore_ascii_case(tid))
+        });
+        if allowed {
+            return Ok(());
         }
-        Err(Rejection::new(Reason::InvalidIssuer, detail))
+        Err(Rejection::new(
+            Reason::InvalidIssuer,
+            format!(
+                "the token's tenant id (\"tid\") {} is not in tenant_ids {}",
+                tid.map_or_else(|| "is absent, and".to_owned(), quote),
+                list(&self.tenant_ids)
+            ),
+        )
+        .with_hint(Some((
+            hints::Hint::EntraTenantNotAllowed,
+            "add the tenant id to tenant_ids if this organisation should be let in".to_owned(),
+        ))))
     }
 
     fn check_audience(&self, claims: &Claims<'_>) -> Result<(), Rejection> {
@@ -234,23 +267,13 @@ impl Policy {
             return Ok(());
         }
         let found: Vec<&str> = claims.aud.iter().collect();
-        let mut detail = format!(
+        let detail = format!(
             "the token is for audience {}; this tenant accepts {}",
             list(&found),
             list(&self.audiences)
         );
-        let stripped = |value: &str| value.strip_prefix("api://").unwrap_or(value).to_owned();
-        if let Some(near) = found.iter().find(|aud| {
-            self.audiences
-                .iter()
-                .any(|allowed| stripped(allowed) == stripped(aud))
-        }) {
-            detail.push_str(&format!(
-                "; {} is the same application in the other form (client id vs api:// URI): add it to audiences",
-                quote(near)
-            ));
-        }
-        Err(Rejection::new(Reason::InvalidAudience, detail))
+        Err(Rejection::new(Reason::InvalidAudience, detail)
+            .with_hint(hints::audience_mismatch(&found, &self.audiences)))
     }
 
     fn check_client(&self, claims: &Claims<'_>) -> Result<(), Rejection> {

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
+use crate::hints::Hint;
 use crate::reason::Reason;
 
 /// Why one token was rejected. The detail never contains the token itself; it may quote
@@ -13,6 +14,8 @@ pub struct Rejection {
     pub reason: Reason,
     /// What was wrong and, where it helps, what to change.
     pub detail: Cow<'static, str>,
+    /// A known cause, with a stable code, when one was recognised.
+    pub hint: Option<Hint>,
 }
 
 impl Rejection {
@@ -21,6 +24,7 @@ impl Rejection {
         Self {
             reason,
             detail: Cow::Borrowed(detail),
+            hint: None,
         }
     }
 
@@ -29,7 +33,17 @@ impl Rejection {
         Self {
             reason,
             detail: Cow::Owned(detail),
+            hint: None,
         }
+    }
+
+    /// Adds a recognised cause: its code, and its sentence at the end of the detail.
+    pub fn with_hint(mut self, hint: Option<(Hint, String)>) -> Self {
+        if let Some((hint, text)) = hint {
+            self.detail = Cow::Owned(format!("{}; {text}", self.detail));
+            self.hint = Some(hint);
+        }
+        self
     }
 }
 

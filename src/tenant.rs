@@ -9,6 +9,8 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::config::{Config, KeySource, TenantSpec};
+use crate::hints;
+use crate::issuer::IssuerPattern;
 use crate::keyset::KeySet;
 use crate::metrics::{KeyMetrics, NO_TENANT, ValidationMetrics};
 use crate::policy::Policy;
@@ -113,7 +115,7 @@ impl Tenant {
         if policy.issuers.is_empty()
             && let Some(issuer) = discovered_issuer
         {
-            policy.issuers.push(issuer);
+            policy.issuers.push(IssuerPattern::new(issuer));
         }
         if self.spec.algorithms.is_none() {
             policy.algorithms = keys.algorithms();
@@ -165,10 +167,10 @@ impl Tenant {
     }
 
     /// The issuers this tenant currently accepts.
-    fn issuers(&self) -> Vec<String> {
+    fn issuers(&self) -> Vec<IssuerPattern> {
         match self.active.load().as_ref() {
             Some(active) => active.policy.issuers.clone(),
-            None => self.spec.issuers.clone(),
+            None => self.spec.policy.issuers.clone(),
         }
     }
 }
@@ -203,6 +205,9 @@ pub struct Verdict {
     /// The header `alg`.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub algorithm: String,
+    /// The stable code of a recognised cause (see [`crate::hints::Hint`]).
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub hint_code: &'static str,
     /// The payload JSON exactly as in the token; only when valid.
     #[serde(skip)]
     pub claims_json: Vec<u8>,
@@ -230,6 +235,7 @@ impl Verdict {
     fn reject(&mut self, rejection: Rejection) {
         self.valid = false;
         self.reason = Some(rejection.reason);
+        self.hint_code = rejection.hint.map_or("", hints::Hint::code);
         self.detail = rejection.detail.into_owned();
         self.claims_json.clear();
     }
@@ -244,12 +250,42 @@ impl Verdict {
     }
 }
 
+/// Which tenants accept which issuer: exact issuers by hash, templates by scan.
+#[derive(Debug, Default)]
+struct IssuerIndex {
+    exact: HashMap<String, Vec<Arc<Tenant>>>,
+    templates: Vec<(IssuerPattern, Arc<Tenant>)>,
+}
+
+impl IssuerIndex {
+    /// The tenants that accept `iss` (a template only for the token's own `tid`).
+    fn candidates(&self, iss: &str, tid: Option<&str>) -> Vec<Arc<Tenant>> {
+        if let Some(tenants) = self.exact.get(iss) {
+            return tenants.clone();
+        }
+        self.templates
+            .iter()
+            .filter(|(pattern, _)| pattern.matches(iss, tid))
+            .map(|(_, tenant)| tenant.clone())
+            .collect()
+    }
+
+    /// Every accepted issuer, for diagnostics.
+    fn patterns(&self) -> Vec<IssuerPattern> {
+        self.exact
+            .keys()
+            .map(IssuerPattern::new)
+            .chain(self.templates.iter().map(|(pattern, _)| pattern.clone()))
+            .collect()
+    }
+}
+
 /// All tenants, with an index from issuer to tenant.
 #[derive(Debug)]
 pub struct Registry {
     tenants: HashMap<String, Arc<Tenant>>,
     order: Vec<Arc<Tenant>>,
-    by_issuer: ArcSwap<HashMap<String, Vec<Arc<Tenant>>>>,
+    by_issuer: ArcSwap<IssuerIndex>,
     /// Serialises rebuilds of `by_issuer` (off the request path), so that two tenants loading
     /// keys at once cannot overwrite each other's issuers.
     reindexing: std::sync::Mutex<()>,
@@ -289,7 +325,7 @@ impl Registry {
                 .map(|tenant| (tenant.id().to_owned(), tenant.clone()))
                 .collect(),
             order,
-            by_issuer: ArcSwap::from_pointee(HashMap::new()),
+            by_issuer: ArcSwap::from_pointee(IssuerIndex::default()),
             reindexing: std::sync::Mutex::new(()),
             limits: Limits {
                 max_token_size: config.max_token_size,
@@ -327,10 +363,18 @@ impl Registry {
             .reindexing
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut index: HashMap<String, Vec<Arc<Tenant>>> = HashMap::new();
+        let mut index = IssuerIndex::default();
         for tenant in &self.order {
             for issuer in tenant.issuers() {
-                index.entry(issuer).or_default().push(tenant.clone());
+                if issuer.is_template() {
+                    index.templates.push((issuer, tenant.clone()));
+                } else {
+                    index
+                        .exact
+                        .entry(issuer.as_str().to_owned())
+                        .or_default()
+                        .push(tenant.clone());
+                }
             }
         }
         self.by_issuer.store(Arc::new(index));
@@ -439,15 +483,26 @@ impl Registry {
             ));
         };
         let index = self.by_issuer.load();
-        let candidates = index.get(iss).map(Vec::as_slice).unwrap_or_default();
-        match candidates {
-            [] => Err(Rejection::new(
-                Reason::UnknownTenant,
-                format!(
-                    "no tenant accepts the issuer {}; check the token's issuer (v1 and v2 tokens of one provider have different issuers) or pass the tenant id",
-                    quote(iss)
-                ),
-            )),
+        let tid = token.claims.string("tid");
+        let candidates = index.candidates(iss, tid.as_deref());
+        match candidates.as_slice() {
+            [] => {
+                let version = token.claims.string("ver");
+                let hint = hints::issuer_mismatch(
+                    iss,
+                    tid.as_deref(),
+                    version.as_deref(),
+                    &index.patterns(),
+                );
+                Err(Rejection::new(
+                    Reason::UnknownTenant,
+                    format!(
+                        "no tenant accepts the issuer {}; check the token's issuer or pass the tenant id",
+                        quote(iss)
+                    ),
+                )
+                .with_hint(hint))
+            }
             [only] => Ok(only.clone()),
             several => {
                 // Several tenants share the issuer (one identity provider, several APIs): the

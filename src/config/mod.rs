@@ -21,8 +21,10 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 use url::Url;
 
+mod entra;
 mod refresh;
 
+pub use entra::{EntraKind, EntraSettings, endpoints as entra_endpoints};
 use refresh::RawRefresh;
 pub use refresh::RefreshSettings;
 
@@ -201,6 +203,19 @@ struct RawTenant {
     allow_insecure_http: bool,
     #[serde(default)]
     refresh: RawRefresh,
+    // Microsoft Entra preset and allow-lists.
+    provider: Option<Spanned<String>>,
+    tenant_id: Option<Spanned<String>>,
+    kind: Option<Spanned<EntraKind>>,
+    policy: Option<Spanned<String>>,
+    domain: Option<Spanned<String>>,
+    authority_host: Option<Spanned<String>>,
+    #[serde(default)]
+    accept_v1_tokens: bool,
+    #[serde(default)]
+    tenant_ids: Vec<Spanned<String>>,
+    #[serde(default)]
+    backend_application_ids: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -445,14 +460,21 @@ impl Checker {
             .algorithms
             .as_ref()
             .map(|names| self.algorithms(names, path, line));
+        let entra = self.entra(&raw, path, line);
         let sources = [
-            raw.discovery_url.is_some(),
+            raw.discovery_url.is_some() || entra.is_some(),
             raw.jwks_uri.is_some(),
             raw.jwks.is_some(),
             raw.jwks_file.is_some(),
         ];
         let source_count = sources.iter().filter(|present| **present).count();
-        if source_count != 1 {
+        if entra.is_some() && source_count != 1 {
+            self.error(
+                line,
+                path,
+                "provider: entra finds the keys through discovery; leave out jwks_uri, jwks and jwks_file",
+            );
+        } else if source_count != 1 {
             self.error(
                 line,
                 path,
@@ -469,6 +491,25 @@ impl Checker {
                 raw.allow_insecure_http,
             )
             .map(KeySource::Discovery)
+        } else if let Some(endpoints) = &entra {
+            let line = raw
+                .tenant_id
+                .as_ref()
+                .map_or(line, |id| id.referenced.line());
+            match Url::parse(&endpoints.discovery_url) {
+                Ok(url) => Some(KeySource::Discovery(url)),
+                Err(error) => {
+                    self.error(
+                        line,
+                        format!("{path}.tenant_id"),
+                        format!(
+                            "the discovery URL {:?} is not a URL: {error}",
+                            endpoints.discovery_url
+                        ),
+                    );
+                    None
+                }
+            }
         } else if let Some(url) = &raw.jwks_uri {
             self.url(url, &format!("{path}.jwks_uri"), raw.allow_insecure_http)
                 .map(KeySource::JwksUri)
@@ -505,15 +546,38 @@ impl Checker {
         } else {
             None
         };
-        if raw.issuers.is_empty() && raw.discovery_url.is_none() {
+        if raw.issuers.is_empty() && raw.discovery_url.is_none() && entra.is_none() {
             self.error(
                 line,
                 format!("{path}.issuers"),
                 "at least one issuer is needed (or a discovery_url, whose document names the issuer)",
             );
         }
-        let issuers = self.strings(&raw.issuers, &format!("{path}.issuers"));
-        let audiences = self.strings(&raw.audiences, &format!("{path}.audiences"));
+        let mut issuers = self.strings(&raw.issuers, &format!("{path}.issuers"));
+        if issuers.is_empty()
+            && let Some(endpoints) = &entra
+        {
+            issuers.clone_from(&endpoints.issuers);
+        }
+        let mut audiences = self.strings(&raw.audiences, &format!("{path}.audiences"));
+        // backend_application_ids: each id as itself and as its api:// App ID URI.
+        for id in self.strings(
+            &raw.backend_application_ids,
+            &format!("{path}.backend_application_ids"),
+        ) {
+            audiences.push(format!("api://{id}"));
+            audiences.push(id);
+        }
+        let tenant_ids = self.strings(&raw.tenant_ids, &format!("{path}.tenant_ids"));
+        for (index, tid) in raw.tenant_ids.iter().enumerate() {
+            if !crate::issuer::is_guid(&tid.value) {
+                self.error(
+                    tid.referenced.line(),
+                    format!("{path}.tenant_ids[{index}]"),
+                    format!("{:?} is not a tenant GUID", tid.value),
+                );
+            }
+        }
         let token_types = self.strings(&raw.token_types, &format!("{path}.token_types"));
         let client_application_ids = self.strings(
             &raw.client_application_ids,
@@ -560,7 +624,11 @@ impl Checker {
             return None;
         }
         let policy = Policy {
-            issuers: issuers.clone(),
+            issuers: issuers
+                .iter()
+                .map(crate::issuer::IssuerPattern::new)
+                .collect(),
+            tenant_ids,
             audiences,
             algorithms: algorithms.unwrap_or(options.allowed),
             clock_skew,
@@ -580,6 +648,84 @@ impl Checker {
             refresh,
             fingerprint: fingerprint.finish(),
         })
+    }
+
+    /// The `provider: entra` preset's endpoints, or None without a provider. Entra-only fields
+    /// without `provider: entra` are errors.
+    fn entra(&mut self, raw: &RawTenant, path: &str, line: u64) -> Option<entra::EntraEndpoints> {
+        let provider = match &raw.provider {
+            Some(provider) if provider.value == "entra" => provider,
+            Some(provider) => {
+                self.error(
+                    provider.referenced.line(),
+                    format!("{path}.provider"),
+                    format!(
+                        "{:?} is not a known provider; the only one is \"entra\"",
+                        provider.value
+                    ),
+                );
+                return None;
+            }
+            None => {
+                let stray = [
+                    (
+                        "tenant_id",
+                        raw.tenant_id.as_ref().map(|v| v.referenced.line()),
+                    ),
+                    ("kind", raw.kind.as_ref().map(|v| v.referenced.line())),
+                    ("policy", raw.policy.as_ref().map(|v| v.referenced.line())),
+                    ("domain", raw.domain.as_ref().map(|v| v.referenced.line())),
+                    (
+                        "authority_host",
+                        raw.authority_host.as_ref().map(|v| v.referenced.line()),
+                    ),
+                    ("accept_v1_tokens", raw.accept_v1_tokens.then_some(line)),
+                ];
+                for (field, field_line) in stray {
+                    if let Some(field_line) = field_line {
+                        self.error(
+                            field_line,
+                            format!("{path}.{field}"),
+                            "applies only with provider: entra",
+                        );
+                    }
+                }
+                return None;
+            }
+        };
+        let Some(tenant_id) = &raw.tenant_id else {
+            self.error(
+                provider.referenced.line(),
+                format!("{path}.tenant_id"),
+                "provider: entra needs the tenant id",
+            );
+            return None;
+        };
+        let settings = EntraSettings {
+            tenant_id: &tenant_id.value,
+            kind: raw
+                .kind
+                .as_ref()
+                .map_or_else(EntraKind::default, |kind| kind.value),
+            policy: raw.policy.as_ref().map(|value| value.value.as_str()),
+            domain: raw.domain.as_ref().map(|value| value.value.as_str()),
+            authority_host: raw
+                .authority_host
+                .as_ref()
+                .map(|value| value.value.as_str()),
+            accept_v1_tokens: raw.accept_v1_tokens,
+        };
+        match entra::endpoints(&settings) {
+            Ok(endpoints) => Some(endpoints),
+            Err((field, message)) => {
+                self.error(
+                    tenant_id.referenced.line(),
+                    format!("{path}.{field}"),
+                    message,
+                );
+                None
+            }
+        }
     }
 
     fn algorithms(&mut self, names: &[Spanned<String>], path: &str, line: u64) -> AlgorithmSet {
