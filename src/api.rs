@@ -126,26 +126,34 @@ impl TokenValidator for ValidatorService {
                 Status::internal(format!("the batch could not be validated: {error}"))
             })?
         };
-        // Unknown kids: one refetch per tenant, then judge those tokens again.
-        let mut refetched: Vec<String> = Vec::new();
-        let mut unchanged: Vec<String> = Vec::new();
-        for index in 0..judged.len() {
-            let Some(tenant) = judged[index].1.clone() else {
-                continue;
-            };
-            let id = tenant.id().to_owned();
-            if !judged[index].0.wants_key_refetch() || unchanged.contains(&id) {
-                continue;
+        // Unknown kids: one refetch per tenant (concurrently), then judge those tokens again.
+        let mut refetches = tokio::task::JoinSet::new();
+        let mut asked: Vec<&str> = Vec::new();
+        for (verdict, judged_by) in &judged {
+            if let Some(tenant) = judged_by
+                && verdict.wants_key_refetch()
+                && !asked.contains(&tenant.id())
+            {
+                asked.push(tenant.id());
+                let tenant = tenant.clone();
+                refetches.spawn(async move { (tenant.refetch_for_unknown_kid().await, tenant) });
             }
-            if !refetched.contains(&id) {
-                if !tenant.refetch_for_unknown_kid().await {
-                    unchanged.push(id);
-                    continue;
-                }
-                refetched.push(id);
+        }
+        let mut refreshed: Vec<String> = Vec::new();
+        while let Some(outcome) = refetches.join_next().await {
+            if let Ok((true, tenant)) = outcome {
+                refreshed.push(tenant.id().to_owned());
             }
-            let request = &requests[index];
-            judged[index] = registry.evaluate(&request.token, &request.tenant, clock::now());
+        }
+        for (index, request) in requests.iter().enumerate() {
+            let retry = judged[index].0.wants_key_refetch()
+                && judged[index]
+                    .1
+                    .as_ref()
+                    .is_some_and(|tenant| refreshed.iter().any(|id| id == tenant.id()));
+            if retry {
+                judged[index] = registry.evaluate(&request.token, &request.tenant, clock::now());
+            }
         }
         let elapsed = started.elapsed() / u32::try_from(judged.len().max(1)).unwrap_or(1);
         let responses = judged

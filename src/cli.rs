@@ -218,12 +218,11 @@ fn serve(
         Ok(config) => config,
         Err(errors) => return report(&errors),
     };
-    if let Some(listen) = listen {
-        config.listen = listen;
-    }
-    if let Some(metrics_listen) = metrics_listen {
-        config.metrics_listen = Some(metrics_listen);
-    }
+    let overrides = crate::live::Overrides {
+        listen,
+        metrics_listen,
+    };
+    overrides.apply(&mut config);
     init_logging(log_format);
     let runtime = match runtime() {
         Ok(runtime) => runtime,
@@ -244,6 +243,7 @@ fn serve(
         server::serve(
             config,
             config_path.map(Path::to_owned),
+            overrides,
             listener,
             server::shutdown_signal(),
         )

@@ -124,6 +124,16 @@ impl Fetcher {
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("tokengate/", env!("CARGO_PKG_VERSION")))
+            // A redirect may not downgrade to plain http (except to loopback) or loop.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                if attempt.previous().len() >= 5 {
+                    attempt.error("more than 5 redirects")
+                } else if attempt.url().scheme() != "https" && !is_loopback(attempt.url()) {
+                    attempt.error("a redirect to a non-https URL")
+                } else {
+                    attempt.follow()
+                }
+            }))
             .build()
             .map_err(|error| FetchError::Client(chain(&error)))?;
         Ok(Self { client })

@@ -21,11 +21,33 @@ use crate::tenant::{Registry, Tenant};
 /// How often the configuration files are checked for changes.
 const WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
+/// Listen addresses given on the command line; they win over the file's, also after reloads.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Overrides {
+    /// `--listen`.
+    pub listen: Option<std::net::SocketAddr>,
+    /// `--metrics-listen`.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+}
+
+impl Overrides {
+    /// Applies the overrides to a configuration.
+    pub fn apply(&self, config: &mut Config) {
+        if let Some(listen) = self.listen {
+            config.listen = listen;
+        }
+        if let Some(metrics_listen) = self.metrics_listen {
+            config.metrics_listen = Some(metrics_listen);
+        }
+    }
+}
+
 /// The running configuration and everything that follows it.
 pub struct Live {
     registry: ArcSwap<Registry>,
     config: ArcSwap<Config>,
     path: Option<PathBuf>,
+    overrides: Overrides,
     fetcher: Fetcher,
     changed: Arc<Notify>,
     reloads_succeeded: metrics::Counter,
@@ -43,12 +65,19 @@ impl std::fmt::Debug for Live {
 impl Live {
     /// Builds the registry for `config` and starts loading remote keys. `path` is the file a
     /// reload reads (none for the embedded default).
-    pub fn start(config: Config, path: Option<PathBuf>, fetcher: Fetcher) -> Arc<Self> {
+    pub fn start(
+        mut config: Config,
+        path: Option<PathBuf>,
+        overrides: Overrides,
+        fetcher: Fetcher,
+    ) -> Arc<Self> {
+        overrides.apply(&mut config);
         let (registry, fresh) = Registry::rebuild(&config, None, clock::now());
         let live = Arc::new(Self {
             registry: ArcSwap::from_pointee(registry),
             config: ArcSwap::from_pointee(config),
             path,
+            overrides,
             fetcher,
             changed: Arc::new(Notify::new()),
             reloads_succeeded: metrics::counter!("tokengate_config_reloads_total", "outcome" => "success"),
@@ -91,7 +120,7 @@ impl Live {
         let Some(path) = &self.path else {
             return Ok(());
         };
-        let config = match Config::load(path) {
+        let mut config = match Config::load(path) {
             Ok(config) => config,
             Err(errors) => {
                 self.reloads_failed.increment(1);
@@ -105,6 +134,7 @@ impl Live {
                 return Err(errors);
             }
         };
+        self.overrides.apply(&mut config);
         self.apply(config);
         Ok(())
     }
@@ -137,6 +167,9 @@ impl Live {
         let kept = new_ids.len() - fresh.len();
         self.config.store(Arc::new(config));
         self.registry.store(Arc::new(registry));
+        // A kept tenant may have loaded keys (and a discovered issuer) while the new registry
+        // was being built: index again now that it is the current one.
+        self.registry.load().reindex_issuers();
         self.spawn_refreshers(&fresh);
         self.reloads_succeeded.increment(1);
         self.changed.notify_waiters();
@@ -159,9 +192,8 @@ impl Live {
 /// Files are compared by content every 2 s, which also follows Kubernetes ConfigMap updates
 /// (a symlink swap that leaves the file's own inode untouched).
 pub async fn watch(live: Arc<Live>) {
-    if live.path.is_none() {
-        return;
-    }
+    // The SIGHUP handler is installed even without a file, so that SIGHUP never kills the
+    // process (its default action).
     #[cfg(unix)]
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     let mut digest = live.files_digest();
@@ -177,19 +209,28 @@ pub async fn watch(live: Arc<Live>) {
         #[cfg(not(unix))]
         let signalled = std::future::pending::<Option<()>>();
         let reason = tokio::select! {
-            _ = signalled => "SIGHUP",
+            _ = signalled => {
+                if live.path.is_none() {
+                    tracing::info!("SIGHUP: the embedded configuration has no file to reload");
+                    continue;
+                }
+                digest = live.files_digest();
+                "SIGHUP"
+            }
             _ = ticker.tick() => {
                 let now = live.files_digest();
                 if now == digest || now.is_none() {
                     continue;
                 }
+                // Remember what triggered this reload: a write that lands while it runs
+                // changes the digest again and is picked up on the next tick.
+                digest = now;
                 "the configuration file changed"
             }
         };
         tracing::info!(reason, "reloading the configuration");
-        // A failed reload is logged by `reload`; the digest still moves on, so the same broken
-        // file is not retried every 2 s (SIGHUP retries it).
+        // A failed reload is logged by `reload`; the same broken file is not retried every 2 s
+        // (a fix, another change, or SIGHUP retries it).
         let _ = live.reload();
-        digest = live.files_digest();
     }
 }

@@ -7,9 +7,9 @@
 //! per `unknown_kid_cooldown`); the request that woke it may wait for that one fetch, briefly.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use tokio::sync::{Notify, watch};
@@ -30,10 +30,12 @@ pub type OnLoaded = Arc<dyn Fn() + Send + Sync>;
 pub struct RefreshState {
     /// Wakes the task before its timer (a `kid` miss).
     wake: Notify,
-    /// Counts finished fetch attempts; waiters watch it change.
-    attempts: watch::Sender<u64>,
-    /// Whether a fetch is running now.
-    in_flight: AtomicBool,
+    /// Fetch attempts started so far.
+    started: AtomicU64,
+    /// Fetch attempts finished so far; waiters watch it grow.
+    finished: watch::Sender<u64>,
+    /// The attempt (by number) that the last `kid` miss is waiting for; 0 when none.
+    kid_target: AtomicU64,
     /// When a `kid` miss last woke the task (milliseconds since the epoch).
     last_kid_trigger_ms: AtomicI64,
     /// Set when the tenant is dropped (removed or replaced by a reload): the task ends.
@@ -46,8 +48,9 @@ impl Default for RefreshState {
     fn default() -> Self {
         Self {
             wake: Notify::new(),
-            attempts: watch::Sender::new(0),
-            in_flight: AtomicBool::new(false),
+            started: AtomicU64::new(0),
+            finished: watch::Sender::new(0),
+            kid_target: AtomicU64::new(0),
             last_kid_trigger_ms: AtomicI64::new(i64::MIN),
             cancelled: watch::Sender::new(false),
             discovered: ArcSwapOption::empty(),
@@ -56,6 +59,16 @@ impl Default for RefreshState {
 }
 
 impl RefreshState {
+    /// The JWKS URL and issuer of the last successful discovery.
+    pub fn discovered(&self) -> Option<Arc<(Url, Option<String>)>> {
+        self.discovered.load_full()
+    }
+
+    /// Takes over what another tenant's discovery found (on a reload).
+    pub fn remember_discovery(&self, discovered: Option<Arc<(Url, Option<String>)>>) {
+        self.discovered.store(discovered);
+    }
+
     /// Ends the refresh task.
     pub fn cancel(&self) {
         self.cancelled.send_replace(true);
@@ -65,8 +78,7 @@ impl RefreshState {
     /// woken less than `cooldown` ago, and waits (at most `wait`) for a fetch attempt to finish.
     /// Returns whether one finished, i.e. whether validating again can give another answer.
     pub async fn refetch_for_unknown_kid(&self, cooldown: Duration, wait: Duration) -> bool {
-        let mut attempts = self.attempts.subscribe();
-        let seen = *attempts.borrow_and_update();
+        let mut finished = self.finished.subscribe();
         let now_ms = clock::now_millis();
         let cooldown_ms = i64::try_from(cooldown.as_millis()).unwrap_or(i64::MAX);
         let last = self.last_kid_trigger_ms.load(Ordering::Acquire);
@@ -76,15 +88,24 @@ impl RefreshState {
                 .last_kid_trigger_ms
                 .compare_exchange(last, now_ms, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok();
-        if triggered {
+        // Waiters need an attempt that starts after the trigger: one already running may have
+        // fetched before the new key was published.
+        let target = if triggered {
+            let target = self.started.load(Ordering::Acquire) + 1;
+            self.kid_target.store(target, Ordering::Release);
             self.wake.notify_one();
-        } else if !self.in_flight.load(Ordering::Acquire) {
-            // Within the cooldown and nothing running: the answer stands.
-            return false;
-        }
-        tokio::time::timeout(wait, attempts.wait_for(|count| *count > seen))
+            target
+        } else {
+            // Within the cooldown: share the triggered fetch if it has not finished yet.
+            let target = self.kid_target.load(Ordering::Acquire);
+            if target == 0 || *finished.borrow() >= target {
+                return false;
+            }
+            target
+        };
+        tokio::time::timeout(wait, finished.wait_for(|count| *count >= target))
             .await
-            .is_ok_and(|changed| changed.is_ok())
+            .is_ok_and(|reached| reached.is_ok())
     }
 }
 
@@ -105,18 +126,24 @@ async fn run(
     let mut cancelled = state.cancelled.subscribe();
     let mut retry = FIRST_RETRY_INTERVAL;
     let mut woken_by_kid = false;
+    let mut last_discovery: Option<Instant> = None;
     loop {
         let Some(strong) = tenant.upgrade() else {
             return;
         };
         let settings = strong.spec().refresh;
-        state.in_flight.store(true, Ordering::Release);
-        // A kid miss only needs the key set; periodic refreshes re-read discovery too.
-        let known = if woken_by_kid {
+        let attempt = state.started.fetch_add(1, Ordering::AcqRel) + 1;
+        // A kid miss only needs the key set; periodic refreshes re-read discovery too, and so
+        // does a kid miss once discovery is older than the refresh interval.
+        let discovery_fresh = last_discovery.is_some_and(|at| at.elapsed() < settings.interval);
+        let known = if woken_by_kid && discovery_fresh {
             state.discovered.load_full()
         } else {
             None
         };
+        if known.is_none() {
+            last_discovery = Some(Instant::now());
+        }
         let result = fetcher
             .load(
                 strong.spec(),
@@ -148,12 +175,11 @@ async fn run(
                 tracing::warn!(tenant = strong.id(), error = %error, retry_in = ?retry, "key refresh failed");
                 strong.record_error(error.to_string());
                 let delay = jitter(retry, 0.5);
-                retry = (retry * 2).min(settings.max_retry_interval);
+                retry = retry.saturating_mul(2).min(settings.max_retry_interval);
                 delay
             }
         };
-        state.in_flight.store(false, Ordering::Release);
-        state.attempts.send_modify(|count| *count += 1);
+        state.finished.send_replace(attempt);
         drop(strong);
         woken_by_kid = tokio::select! {
             () = tokio::time::sleep(delay) => false,

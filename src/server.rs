@@ -21,7 +21,7 @@ use tonic_health::server::HealthReporter;
 use crate::api::ValidatorService;
 use crate::config::Config;
 use crate::fetch::Fetcher;
-use crate::live::{self, Live};
+use crate::live::{self, Live, Overrides};
 use crate::pb;
 use crate::pb::token_validator_server::TokenValidatorServer;
 
@@ -109,6 +109,7 @@ impl Readiness {
 pub async fn serve(
     config: Config,
     path: Option<PathBuf>,
+    overrides: Overrides,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
@@ -121,7 +122,7 @@ pub async fn serve(
     };
     let metrics_listen = config.metrics_listen;
     let grace = config.refresh.startup_grace;
-    let live = Live::start(config, path, Fetcher::new()?);
+    let live = Live::start(config, path, overrides, Fetcher::new()?);
     let readiness = Readiness {
         live: live.clone(),
         started: Instant::now(),
@@ -137,6 +138,13 @@ pub async fn serve(
         tokio::spawn(serve_http(http_listener, handle, readiness.clone()));
     }
     let (health, health_service) = tonic_health::server::health_reporter();
+    // The reporter starts with "" SERVING; nothing may see that before keys are loaded.
+    health
+        .set_service_status("", ServingStatus::NotServing)
+        .await;
+    health
+        .set_service_status(SERVICE_NAME, ServingStatus::NotServing)
+        .await;
     tokio::spawn(keep_health(health, readiness.clone()));
     tokio::spawn(live::watch(live.clone()));
 
@@ -182,7 +190,7 @@ pub async fn serve(
 /// start-up grace, and shutdown.
 async fn keep_health(health: HealthReporter, readiness: Readiness) {
     let changed = readiness.live.changed().clone();
-    let mut last = None;
+    let mut last = Some(false);
     loop {
         let notified = changed.notified();
         tokio::pin!(notified);

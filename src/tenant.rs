@@ -104,6 +104,11 @@ impl Tenant {
         self.active.load_full()
     }
 
+    /// Whether the tenant's issuer comes from a discovery document not loaded yet.
+    fn awaits_discovery(&self) -> bool {
+        self.spec.policy.issuers.is_empty() && !self.has_keys()
+    }
+
     /// Whether usable keys are loaded.
     pub fn has_keys(&self) -> bool {
         self.active.load().is_some()
@@ -128,6 +133,27 @@ impl Tenant {
             loaded_at: now,
         })));
         self.last_error.store(None);
+    }
+
+    /// Takes over the keys of the tenant this one replaces in a reload, when both fetch from the
+    /// same place, so that a policy change does not leave the tenant without keys until the
+    /// next fetch completes.
+    pub fn inherit_keys(&self, old: &Self) {
+        let same_source = match (&self.spec.key_source, &old.spec.key_source) {
+            (KeySource::Discovery(new), KeySource::Discovery(old)) => new == old,
+            (KeySource::JwksUri(new), KeySource::JwksUri(old)) => new == old,
+            _ => false,
+        };
+        if !same_source || self.spec.algorithms != old.spec.algorithms {
+            return;
+        }
+        let Some(active) = old.active() else {
+            return;
+        };
+        let discovered = old.refresh.discovered();
+        let issuer = discovered.as_ref().and_then(|found| found.1.clone());
+        self.refresh.remember_discovery(discovered);
+        self.install(active.keys.clone(), issuer, active.loaded_at);
     }
 
     /// Records why the last load failed (the current keys, if any, stay).
@@ -314,6 +340,9 @@ impl Registry {
                     .filter(|tenant| tenant.spec.fingerprint == spec.fingerprint);
                 kept.cloned().unwrap_or_else(|| {
                     let tenant = Arc::new(Tenant::new(spec.clone(), now));
+                    if let Some(old) = previous.and_then(|previous| previous.get(&spec.id)) {
+                        tenant.inherit_keys(old);
+                    }
                     fresh.push(tenant.clone());
                     tenant
                 })
@@ -486,6 +515,23 @@ impl Registry {
         let tid = token.claims.string("tid");
         let candidates = index.candidates(iss, tid.as_deref());
         match candidates.as_slice() {
+            [] if self.order.iter().any(|tenant| tenant.awaits_discovery()) => {
+                // The token may belong to a tenant whose issuer is not known yet.
+                let waiting: Vec<&str> = self
+                    .order
+                    .iter()
+                    .filter(|tenant| tenant.awaits_discovery())
+                    .map(|tenant| tenant.id())
+                    .collect();
+                Err(Rejection::new(
+                    Reason::KeysUnavailable,
+                    format!(
+                        "no loaded tenant accepts the issuer {}, and tenants {} have not loaded their discovery documents yet (which name their issuers); retry shortly, or pass the tenant id",
+                        quote(iss),
+                        waiting.join(", ")
+                    ),
+                ))
+            }
             [] => {
                 let version = token.claims.string("ver");
                 let hint = hints::issuer_mismatch(

@@ -442,7 +442,12 @@ impl Checker {
             );
         }
         let refresh = self.refresh(&raw.refresh, refresh_defaults, &format!("{path}.refresh"));
-        refresh.hash(&mut fingerprint);
+        // startup_grace concerns the whole server, not this tenant's keys.
+        RefreshSettings {
+            startup_grace: Duration::ZERO,
+            ..refresh
+        }
+        .hash(&mut fingerprint);
         let id = raw.id.value.clone();
         if id.is_empty()
             || id.len() > 64
