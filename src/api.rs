@@ -61,6 +61,7 @@ pub fn into_response(verdict: Verdict, correlation_id: String) -> pb::ValidateTo
             .reason
             .map(|reason| reason.code().to_owned())
             .unwrap_or_default(),
+        hint_code: verdict.hint_code.to_owned(),
         detail: verdict.detail,
         tenant: verdict.tenant,
         claims_json: verdict.claims_json,

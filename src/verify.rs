@@ -186,7 +186,7 @@ fn verify_signature<'k>(
             if key.verify(algorithm, message, signature) {
                 Ok(key)
             } else {
-                Err(invalid_signature(algorithm))
+                Err(invalid_signature(algorithm, header))
             }
         }
         None => {
@@ -210,17 +210,18 @@ fn verify_signature<'k>(
                 )),
                 _ => candidates()
                     .find(|key| key.verify(algorithm, message, signature))
-                    .ok_or_else(|| invalid_signature(algorithm)),
+                    .ok_or_else(|| invalid_signature(algorithm, header)),
             }
         }
     }
 }
 
-fn invalid_signature(algorithm: Algorithm) -> Rejection {
+fn invalid_signature(algorithm: Algorithm, header: &Header<'_>) -> Rejection {
     Rejection::new(
         Reason::InvalidSignature,
         format!(
             "the {algorithm} signature does not verify: the token was altered, or signed by a key this tenant does not trust"
         ),
     )
+    .with_hint(crate::hints::signature_failure(header.has("nonce")))
 }
