@@ -192,9 +192,9 @@ fn print_ratios(cases: &[Case]) {
         let text = std::fs::read_to_string(root.join(group).join(bench).join("new/estimates.json"))
             .ok()?;
         let value: Value = serde_json::from_str(&text).ok()?;
-        value["mean"]["point_estimate"].as_f64()
+        value["median"]["point_estimate"].as_f64()
     };
-    println!("\n== tokengate vs baselines (same run, mean time per token)");
+    println!("\n== tokengate vs baselines (same run, median time per token)");
     for case in cases {
         let (Some(ring), Some(full), Some(jwt)) = (
             mean(case.name, "ring_verify"),

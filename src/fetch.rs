@@ -191,24 +191,9 @@ impl Fetcher {
             cause: error.to_string(),
         })?;
         if keys.is_empty() {
-            let skipped: Vec<String> = keys
-                .skipped()
-                .iter()
-                .map(|skipped| {
-                    format!(
-                        "{}: {}",
-                        skipped.kid.as_deref().unwrap_or("(no kid)"),
-                        skipped.reason
-                    )
-                })
-                .collect();
             return Err(FetchError::NoUsableKey {
                 url: jwks_url.to_string(),
-                skipped: if skipped.is_empty() {
-                    "the set is empty".into()
-                } else {
-                    skipped.join("; ")
-                },
+                skipped: keys.skipped_summary(),
             });
         }
         Ok(LoadedKeys {

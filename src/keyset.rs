@@ -247,6 +247,25 @@ impl KeySet {
         &self.skipped
     }
 
+    /// Why the set has no usable key, in one line: each skipped key and its reason.
+    pub fn skipped_summary(&self) -> String {
+        if self.skipped.is_empty() {
+            return "the set is empty".to_owned();
+        }
+        let reasons: Vec<String> = self
+            .skipped
+            .iter()
+            .map(|skipped| {
+                format!(
+                    "{}: {}",
+                    skipped.kid.as_deref().unwrap_or("(no kid)"),
+                    skipped.reason
+                )
+            })
+            .collect();
+        reasons.join("; ")
+    }
+
     /// Number of usable keys.
     pub fn len(&self) -> usize {
         self.keys.len()

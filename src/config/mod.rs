@@ -848,25 +848,10 @@ impl Checker {
     ) -> Option<KeySource> {
         match KeySet::from_jwks(document, options) {
             Ok(set) if set.is_empty() => {
-                let reasons: Vec<String> = set
-                    .skipped()
-                    .iter()
-                    .map(|skipped| {
-                        format!(
-                            "{}: {}",
-                            skipped.kid.as_deref().unwrap_or("(no kid)"),
-                            skipped.reason
-                        )
-                    })
-                    .collect();
                 self.error(
                     line,
                     path,
-                    if reasons.is_empty() {
-                        "the key set has no keys".to_owned()
-                    } else {
-                        format!("no usable key ({})", reasons.join("; "))
-                    },
+                    format!("no usable key ({})", set.skipped_summary()),
                 );
                 None
             }
