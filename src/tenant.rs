@@ -434,6 +434,27 @@ impl Registry {
     ) {
         let metrics = judged_by.map_or(&self.unmatched, |tenant| &tenant.validations);
         metrics.record(verdict.reason, elapsed);
+        if let Some(reason) = verdict.reason {
+            // Reason and tenant only: never the token or its claims.
+            tracing::debug!(tenant = %verdict.tenant, reason = reason.code(), hint = verdict.hint_code, "token rejected");
+        }
+    }
+
+    /// Updates each remote tenant's "seconds until its keys go stale" gauge (before a scrape).
+    pub fn update_staleness(&self, now: i64) {
+        for tenant in &self.order {
+            if !tenant.is_remote() {
+                continue;
+            }
+            let max_stale =
+                i64::try_from(tenant.spec.refresh.max_stale.as_secs()).unwrap_or(i64::MAX);
+            let left = tenant.active().map_or(0, |active| {
+                max_stale
+                    .saturating_sub(now.saturating_sub(active.loaded_at))
+                    .max(0)
+            });
+            tenant.key_metrics.seconds_until_stale(left);
+        }
     }
 
     /// Fills `verdict`; returns the tenant that judged the token, if one was chosen.

