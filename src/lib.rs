@@ -22,6 +22,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod fetch;
+pub mod grpc_metrics;
 pub mod hints;
 pub mod issuer;
 pub mod json;

@@ -31,6 +31,10 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
             &LATENCY_BUCKETS,
         )?
         .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("grpc_server_handling_seconds".into()),
+            &LATENCY_BUCKETS,
+        )?
+        .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full("tokengate_batch_size".into()),
             &BATCH_BUCKETS,
         )?

@@ -170,6 +170,7 @@ pub async fn serve(
     };
     let server = tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        .layer(crate::grpc_metrics::GrpcMetricsLayer)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)

@@ -310,6 +310,10 @@ async fn metrics_and_probes_report_validations_by_tenant_and_reason() {
         .validate_token(request("x.y", ""))
         .await
         .expect("rpc");
+    let too_many = pb::ValidateBatchRequest {
+        requests: vec![request(&good, ""); 4],
+    };
+    assert!(client.validate_batch(too_many).await.is_err());
 
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
@@ -349,4 +353,24 @@ async fn metrics_and_probes_report_validations_by_tenant_and_reason() {
         body.contains(r#"tokengate_tenant_keys{tenant="orders"} 1"#),
         "{body}"
     );
+    // Standard gRPC server metrics, by method and code.
+    let grpc = |needle: &str| -> f64 {
+        body.lines()
+            .find(|line| {
+                line.starts_with("grpc_server_handled_total{")
+                    && needle.split(',').all(|part| line.contains(part))
+            })
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|number| number.parse().ok())
+            .unwrap_or_else(|| panic!("no series {needle} in:\n{body}"))
+    };
+    assert_eq!(grpc(r#"grpc_method="ValidateToken",grpc_code="OK""#), 4.0);
+    assert_eq!(
+        grpc(r#"grpc_method="ValidateBatch",grpc_code="InvalidArgument""#),
+        1.0
+    );
+    assert!(
+        grpc(r#"grpc_service="grpc.health.v1.Health",grpc_method="Check",grpc_code="OK""#) >= 1.0
+    );
+    assert!(body.contains("grpc_server_handling_seconds"), "{body}");
 }
