@@ -73,6 +73,16 @@ impl Live {
     ) -> Arc<Self> {
         overrides.apply(&mut config);
         let (registry, fresh) = Registry::rebuild(&config, None, clock::now());
+        let tenants: Vec<&str> = registry
+            .tenants()
+            .iter()
+            .map(|tenant| tenant.id())
+            .collect();
+        tracing::info!(
+            file = path.as_ref().map(|path| path.display().to_string()),
+            ?tenants,
+            "configuration loaded"
+        );
         let live = Arc::new(Self {
             registry: ArcSwap::from_pointee(registry),
             config: ArcSwap::from_pointee(config),
