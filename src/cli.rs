@@ -69,6 +69,8 @@ pub enum Command {
         #[arg(default_value = "-")]
         token: String,
     },
+    /// Print the embedded demo configuration (what `serve` runs without --config), to start from.
+    DemoConfig,
     /// Print a token signed by the embedded demo key (accepted by `tokengate serve` without --config).
     Mint {
         /// The `sub` claim.
@@ -128,6 +130,10 @@ pub fn main() -> ExitCode {
             log_format,
         } => serve(config.as_deref(), listen, metrics_listen, log_format),
         Command::CheckConfig { file } => check_config(&file),
+        Command::DemoConfig => {
+            print_stdout(&demo::config_yaml());
+            ExitCode::SUCCESS
+        }
         Command::Validate {
             config,
             tenant,

@@ -83,6 +83,16 @@ pub enum FetchError {
         /// The tenant's issuers.
         configured: Vec<String>,
     },
+    /// The discovery document names a `{tenantid}` issuer, but nothing restricts tenants.
+    #[error(
+        "discovery {url}: the issuer {issuer:?} accepts tokens of every Entra tenant; list the organisations in tenant_ids and your API in audiences"
+    )]
+    OpenTemplate {
+        /// The discovery URL.
+        url: String,
+        /// The template issuer.
+        issuer: String,
+    },
     /// A URL in the discovery document is not acceptable.
     #[error(
         "discovery {url}: jwks_uri {jwks_uri:?} must be https:// (or http:// on a loopback host)"
@@ -163,6 +173,16 @@ impl Fetcher {
                     url: url.to_string(),
                     cause: format!("not an OpenID discovery document with \"issuer\" and \"jwks_uri\": {error}"),
                 })?;
+                let template = document.issuer.contains(crate::issuer::TENANT_PLACEHOLDER);
+                if spec.issuers.is_empty()
+                    && template
+                    && (spec.policy.tenant_ids.is_empty() || spec.policy.audiences.is_empty())
+                {
+                    return Err(FetchError::OpenTemplate {
+                        url: url.to_string(),
+                        issuer: document.issuer,
+                    });
+                }
                 if !spec.issuers.is_empty() && !spec.issuers.contains(&document.issuer) {
                     return Err(FetchError::IssuerMismatch {
                         url: url.to_string(),

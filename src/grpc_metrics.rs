@@ -267,7 +267,7 @@ impl<B: Body> Body for MeteredBody<B> {
             }
             Poll::Ready(None) => {
                 if let Some(call) = this.call.take() {
-                    call.finish(this.status_in_headers.unwrap_or(0));
+                    call.finish(this.status_in_headers.unwrap_or(2));
                 }
             }
             Poll::Pending => {}

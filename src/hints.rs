@@ -82,7 +82,8 @@ pub fn issuer_mismatch(
     if expects_v2 {
         let v1_issuer = entra_v2_issuer(iss)
             .is_some_and(|v2| accepted.iter().any(|pattern| pattern.matches(&v2, tid)));
-        if v1_issuer || version == Some("1.0") {
+        let entra_v1 = version == Some("1.0") && iss.starts_with("https://sts.windows.net/");
+        if v1_issuer || entra_v1 {
             return Some((Hint::EntraV1Token, V1_FIX.to_owned()));
         }
     }
@@ -122,7 +123,7 @@ pub fn audience_mismatch(found: &[&str], accepted: &[String]) -> Option<(Hint, S
     ))
 }
 
-const GRAPH_FIX: &str = "this is an access token for Microsoft Graph, not for your API: request the token with your API's scope (e.g. api://<api-client-id>/.default) instead of Graph's";
+const GRAPH_FIX: &str = "this looks like an access token for Microsoft Graph (Graph's audience, or a \"nonce\" header that only Graph can verify), not for your API: request the token with your API's scope (e.g. api://<api-client-id>/.default) instead of Graph's";
 
 /// A hint for a signature that does not verify, from the header alone.
 pub fn signature_failure(header_has_nonce: bool) -> Option<(Hint, String)> {

@@ -17,6 +17,10 @@ const LATENCY_BUCKETS: [f64; 13] = [
     0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
     0.1,
 ];
+/// RPC duration buckets in seconds: unary calls, but also batches, streams and kid waits.
+const RPC_BUCKETS: [f64; 14] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0,
+];
 /// Batch-size buckets.
 const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 500.0, 1000.0];
 
@@ -32,7 +36,7 @@ pub fn install() -> Result<PrometheusHandle, BuildError> {
         )?
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full("grpc_server_handling_seconds".into()),
-            &LATENCY_BUCKETS,
+            &RPC_BUCKETS,
         )?
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full("tokengate_batch_size".into()),
@@ -148,19 +152,22 @@ pub struct KeyMetrics {
     keys: Gauge,
     skipped: Gauge,
     last_success: Gauge,
-    until_stale: Gauge,
+    /// Only for tenants with remote keys: static keys never go stale.
+    until_stale: Option<Gauge>,
     success: Counter,
     failure: Counter,
 }
 
 impl KeyMetrics {
-    /// Handles for `tenant`.
-    pub fn new(tenant: &str) -> Self {
+    /// Handles for `tenant`; `remote` when its keys are fetched (and so can go stale).
+    pub fn new(tenant: &str, remote: bool) -> Self {
         let tenant = tenant.to_owned();
         Self {
+            until_stale: remote.then(
+                || metrics::gauge!("tokengate_keys_stale_in_seconds", "tenant" => tenant.clone()),
+            ),
             keys: metrics::gauge!("tokengate_tenant_keys", "tenant" => tenant.clone()),
             skipped: metrics::gauge!("tokengate_tenant_keys_skipped", "tenant" => tenant.clone()),
-            until_stale: metrics::gauge!("tokengate_keys_stale_in_seconds", "tenant" => tenant.clone()),
             last_success: metrics::gauge!("tokengate_keys_last_success_timestamp_seconds", "tenant" => tenant.clone()),
             success: metrics::counter!("tokengate_key_refresh_total", "tenant" => tenant.clone(), "outcome" => "success"),
             failure: metrics::counter!("tokengate_key_refresh_total", "tenant" => tenant, "outcome" => "failure"),
@@ -177,7 +184,9 @@ impl KeyMetrics {
 
     /// Records how long the current keys may still serve without a successful refresh.
     pub fn seconds_until_stale(&self, seconds: i64) {
-        self.until_stale.set(seconds as f64);
+        if let Some(gauge) = &self.until_stale {
+            gauge.set(seconds as f64);
+        }
     }
 
     /// Records a failed load.

@@ -238,9 +238,8 @@ impl Policy {
         Err(Rejection::new(
             Reason::InvalidIssuer,
             format!(
-                "the token's tenant id (\"tid\") {} is not in tenant_ids {}",
+                "the token's tenant id (\"tid\") {} is not among this tenant's tenant_ids",
                 tid.map_or_else(|| "is absent, and".to_owned(), quote),
-                list(&self.tenant_ids)
             ),
         )
         .with_hint(Some((

@@ -56,7 +56,10 @@ impl Tenant {
             active: ArcSwapOption::empty(),
             last_error: ArcSwapOption::empty(),
             validations: ValidationMetrics::new(&spec.id),
-            key_metrics: KeyMetrics::new(&spec.id),
+            key_metrics: KeyMetrics::new(
+                &spec.id,
+                !matches!(spec.key_source, KeySource::Static(_)),
+            ),
             refresh: Arc::new(RefreshState::default()),
             spec,
         };
@@ -286,14 +289,13 @@ struct IssuerIndex {
 impl IssuerIndex {
     /// The tenants that accept `iss` (a template only for the token's own `tid`).
     fn candidates(&self, iss: &str, tid: Option<&str>) -> Vec<Arc<Tenant>> {
-        if let Some(tenants) = self.exact.get(iss) {
-            return tenants.clone();
+        let mut found: Vec<Arc<Tenant>> = self.exact.get(iss).cloned().unwrap_or_default();
+        for (pattern, tenant) in &self.templates {
+            if pattern.matches(iss, tid) && !found.iter().any(|known| Arc::ptr_eq(known, tenant)) {
+                found.push(tenant.clone());
+            }
         }
-        self.templates
-            .iter()
-            .filter(|(pattern, _)| pattern.matches(iss, tid))
-            .map(|(_, tenant)| tenant.clone())
-            .collect()
+        found
     }
 
     /// Every accepted issuer, for diagnostics.
@@ -398,11 +400,10 @@ impl Registry {
                 if issuer.is_template() {
                     index.templates.push((issuer, tenant.clone()));
                 } else {
-                    index
-                        .exact
-                        .entry(issuer.as_str().to_owned())
-                        .or_default()
-                        .push(tenant.clone());
+                    let tenants = index.exact.entry(issuer.as_str().to_owned()).or_default();
+                    if !tenants.iter().any(|known| Arc::ptr_eq(known, tenant)) {
+                        tenants.push(tenant.clone());
+                    }
                 }
             }
         }
@@ -555,12 +556,14 @@ impl Registry {
             }
             [] => {
                 let version = token.claims.string("ver");
+                // Only the v1 hint here: the others would quote another tenant's issuer.
                 let hint = hints::issuer_mismatch(
                     iss,
                     tid.as_deref(),
                     version.as_deref(),
                     &index.patterns(),
-                );
+                )
+                .filter(|(hint, _)| *hint == hints::Hint::EntraV1Token);
                 Err(Rejection::new(
                     Reason::UnknownTenant,
                     format!(
@@ -573,16 +576,24 @@ impl Registry {
             [only] => Ok(only.clone()),
             several => {
                 // Several tenants share the issuer (one identity provider, several APIs): the
-                // audience decides, and must decide uniquely.
+                // audience and the tenant-id allow-list decide, and must decide uniquely.
                 let matching: Vec<&Arc<Tenant>> = several
                     .iter()
                     .filter(|tenant| {
                         tenant.active().is_some_and(|active| {
-                            active
+                            let audience = active
                                 .policy
                                 .audiences
                                 .iter()
-                                .any(|audience| token.claims.aud.contains(audience))
+                                .any(|audience| token.claims.aud.contains(audience));
+                            let tenant_ids = &active.policy.tenant_ids;
+                            let tenant_allowed = tenant_ids.is_empty()
+                                || tid.as_deref().is_some_and(|tid| {
+                                    tenant_ids
+                                        .iter()
+                                        .any(|allowed| allowed.eq_ignore_ascii_case(tid))
+                                });
+                            audience && tenant_allowed
                         })
                     })
                     .collect();

@@ -202,6 +202,20 @@ fn validate_prints_json_verdicts_and_exits_by_validity() {
 }
 
 #[test]
+fn the_printed_demo_configuration_is_the_one_that_validates_minted_tokens() {
+    let dir = tempfile::tempdir().expect("dir");
+    let printed = run(&["demo-config"], None);
+    assert_eq!(printed.status.code(), Some(0));
+    let path = write_config(&dir, &text(&printed.stdout));
+    let token = run(&["mint"], None);
+    let output = run(
+        &["validate", "--config", &path, text(&token.stdout).trim()],
+        None,
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stdout));
+}
+
+#[test]
 fn mint_and_validate_agree_on_the_embedded_default() {
     let token = run(&["mint"], None);
     assert_eq!(token.status.code(), Some(0));

@@ -6,10 +6,8 @@ mod support;
 
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Value, json};
-use support::{Idp, TestKey, Tokengate, now, request};
+use support::{Idp, TestKey, Tokengate, judge, now};
 use tokengate::pb;
-use tokengate::pb::token_validator_client::TokenValidatorClient;
-use tonic::transport::Channel;
 
 const TID: &str = "00044076-1234-4a5b-8c9d-00ee0c08e825";
 const OTHER_TID: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
@@ -56,18 +54,6 @@ fn sign(key: &TestKey, claims: &Value) -> String {
     header.typ = Some("JWT".into());
     header.x5t = Some(key.kid.clone());
     key.sign_with(header, claims)
-}
-
-async fn judge(
-    client: &mut TokenValidatorClient<Channel>,
-    token: &str,
-    tenant: &str,
-) -> pb::ValidateTokenResponse {
-    client
-        .validate_token(request(token, tenant))
-        .await
-        .expect("rpc")
-        .into_inner()
 }
 
 #[tokio::test]
@@ -304,7 +290,7 @@ fn presets_build_the_discovery_url_and_issuers() {
     std::fs::write(
         &path,
         format!(
-            "tenants:\n  - {{id: ciam, provider: entra, tenant_id: {TID}, kind: ciam, audiences: [x]}}\n  - {{id: wf, provider: entra, tenant_id: {TID}, accept_v1_tokens: true}}\n  - {{id: b2c, provider: entra, tenant_id: {TID}, kind: b2c, domain: contoso.b2clogin.com, policy: B2C_1_signin}}\n  - {{id: common, provider: entra, tenant_id: organizations, tenant_ids: [{TID}]}}\n"
+            "tenants:\n  - {{id: ciam, provider: entra, tenant_id: {TID}, kind: ciam, audiences: [x]}}\n  - {{id: wf, provider: entra, tenant_id: {TID}, accept_v1_tokens: true}}\n  - {{id: b2c, provider: entra, tenant_id: {TID}, kind: b2c, domain: contoso.b2clogin.com, policy: B2C_1_signin}}\n  - {{id: common, provider: entra, tenant_id: organizations, tenant_ids: [{TID}], audiences: [api://x]}}\n"
         ),
     )
     .expect("write");
@@ -341,7 +327,7 @@ fn presets_build_the_discovery_url_and_issuers() {
 
     std::fs::write(
         &path,
-        "tenants:\n  - {id: a, provider: entra, tenant_id: contoso, kind: ciam}\n  - {id: b, provider: okta, issuers: [x], jwks_uri: \"https://x\"}\n  - {id: c, issuers: [x], jwks_uri: \"https://x\", tenant_id: abc}\n  - {id: d, provider: entra, tenant_id: organizations, tenant_ids: [nope], jwks_uri: \"https://x\"}\n",
+        "tenants:\n  - {id: a, provider: entra, tenant_id: contoso, kind: ciam}\n  - {id: b, provider: okta, issuers: [x], jwks_uri: \"https://x\"}\n  - {id: c, issuers: [x], jwks_uri: \"https://x\", tenant_id: abc}\n  - {id: d, provider: entra, tenant_id: organizations, tenant_ids: [nope], jwks_uri: \"https://x\"}\n  - {id: e, provider: entra, tenant_id: common}\n",
     )
     .expect("write");
     let output = std::process::Command::new(support::binary())
@@ -357,6 +343,7 @@ fn presets_build_the_discovery_url_and_issuers() {
         "tenants[2].tenant_id: applies only with provider: entra",
         "tenants[3]: provider: entra finds the keys through discovery",
         "tenants[3].tenant_ids[0]: \"nope\" is not a tenant GUID",
+        "tenants[4].tenant_ids: a {tenantid} issuer accepts tokens of every Entra tenant",
     ] {
         assert!(
             stderr.contains(expected),

@@ -326,16 +326,7 @@ async fn metrics_and_probes_report_validations_by_tenant_and_reason() {
         .text()
         .await
         .expect("body");
-    let value = |needle: &str| -> f64 {
-        body.lines()
-            .find(|line| {
-                line.starts_with("tokengate_validations_total{")
-                    && needle.split(',').all(|part| line.contains(part))
-            })
-            .and_then(|line| line.rsplit(' ').next())
-            .and_then(|number| number.parse().ok())
-            .unwrap_or_else(|| panic!("no series {needle} in:\n{body}"))
-    };
+    let value = |labels: &str| support::series_value(&body, "tokengate_validations_total", labels);
     assert_eq!(value(r#"tenant="orders",result="valid""#), 2.0);
     assert_eq!(
         value(r#"tenant="orders",result="invalid",reason="expired""#),
@@ -354,16 +345,7 @@ async fn metrics_and_probes_report_validations_by_tenant_and_reason() {
         "{body}"
     );
     // Standard gRPC server metrics, by method and code.
-    let grpc = |needle: &str| -> f64 {
-        body.lines()
-            .find(|line| {
-                line.starts_with("grpc_server_handled_total{")
-                    && needle.split(',').all(|part| line.contains(part))
-            })
-            .and_then(|line| line.rsplit(' ').next())
-            .and_then(|number| number.parse().ok())
-            .unwrap_or_else(|| panic!("no series {needle} in:\n{body}"))
-    };
+    let grpc = |labels: &str| support::series_value(&body, "grpc_server_handled_total", labels);
     assert_eq!(grpc(r#"grpc_method="ValidateToken",grpc_code="OK""#), 4.0);
     assert_eq!(
         grpc(r#"grpc_method="ValidateBatch",grpc_code="InvalidArgument""#),

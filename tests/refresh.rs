@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use support::{Idp, TestKey, Tokengate, claims, jwks, now, request};
+use support::{Idp, TestKey, Tokengate, claims, jwks, now};
 use tokengate::pb;
 use tokengate::pb::token_validator_client::TokenValidatorClient;
 use tonic::transport::Channel;
@@ -36,11 +36,7 @@ async fn judge(
     client: &mut TokenValidatorClient<Channel>,
     token: &str,
 ) -> pb::ValidateTokenResponse {
-    client
-        .validate_token(request(token, ""))
-        .await
-        .expect("rpc")
-        .into_inner()
+    support::judge(client, token, "").await
 }
 
 /// Polls until `check` holds, for at most `limit`.

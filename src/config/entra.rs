@@ -59,7 +59,13 @@ pub struct EntraEndpoints {
 
 /// Builds the endpoints, or says which setting is missing or wrong (as (field, message)).
 pub fn endpoints(settings: &EntraSettings<'_>) -> Result<EntraEndpoints, (&'static str, String)> {
-    let tenant = settings.tenant_id.trim();
+    // Entra writes tenant GUIDs in lower case in its issuers.
+    let lowered = settings.tenant_id.trim().to_ascii_lowercase();
+    let tenant = if is_guid(&lowered) {
+        lowered.as_str()
+    } else {
+        settings.tenant_id.trim()
+    };
     if tenant.is_empty() {
         return Err(("tenant_id", "must name the Entra tenant".into()));
     }
@@ -234,6 +240,16 @@ mod tests {
         assert!(
             by_name.issuers.is_empty(),
             "the discovery document names the issuer"
+        );
+    }
+
+    #[test]
+    fn upper_case_tenant_guids_are_written_as_entra_writes_them() {
+        let upper = TID.to_ascii_uppercase();
+        let endpoints = endpoints(&settings(&upper, EntraKind::Workforce)).expect("workforce");
+        assert_eq!(
+            endpoints.issuers,
+            [format!("https://login.microsoftonline.com/{TID}/v2.0")]
         );
     }
 

@@ -574,6 +574,17 @@ impl Checker {
             audiences.push(id);
         }
         let tenant_ids = self.strings(&raw.tenant_ids, &format!("{path}.tenant_ids"));
+        if issuers
+            .iter()
+            .any(|issuer| issuer.contains(crate::issuer::TENANT_PLACEHOLDER))
+            && (tenant_ids.is_empty() || audiences.is_empty())
+        {
+            self.error(
+                line,
+                format!("{path}.tenant_ids"),
+                "a {tenantid} issuer accepts tokens of every Entra tenant (they share signing keys): list the organisations in tenant_ids and your API in audiences (or backend_application_ids)",
+            );
+        }
         for (index, tid) in raw.tenant_ids.iter().enumerate() {
             if !crate::issuer::is_guid(&tid.value) {
                 self.error(

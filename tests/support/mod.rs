@@ -474,3 +474,32 @@ pub fn request(token: &str, tenant: &str) -> tokengate::pb::ValidateTokenRequest
         correlation_id: String::new(),
     }
 }
+
+/// Validates one token over gRPC (`tenant` empty: chosen by issuer).
+pub async fn judge(
+    client: &mut tokengate::pb::token_validator_client::TokenValidatorClient<
+        tonic::transport::Channel,
+    >,
+    token: &str,
+    tenant: &str,
+) -> tokengate::pb::ValidateTokenResponse {
+    client
+        .validate_token(request(token, tenant))
+        .await
+        .expect("rpc")
+        .into_inner()
+}
+
+/// The value of the first series of `metric` whose labels contain every comma-separated part
+/// of `labels`, in a Prometheus text scrape.
+pub fn series_value(scrape: &str, metric: &str, labels: &str) -> f64 {
+    scrape
+        .lines()
+        .find(|line| {
+            line.starts_with(&format!("{metric}{{"))
+                && labels.split(',').all(|part| line.contains(part))
+        })
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|number| number.parse().ok())
+        .unwrap_or_else(|| panic!("no series {metric}{{{labels}}} in:\n{scrape}"))
+}
