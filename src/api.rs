@@ -37,19 +37,25 @@ impl ValidatorService {
     }
 
     async fn answer(&self, request: pb::ValidateTokenRequest) -> pb::ValidateTokenResponse {
-        let started = Instant::now();
-        let registry = self.live.registry();
-        let (mut verdict, mut judged_by) =
-            registry.evaluate(&request.token, &request.tenant, clock::now());
-        if verdict.wants_key_refetch()
-            && let Some(tenant) = judged_by.clone()
-            && tenant.refetch_for_unknown_kid().await
-        {
-            (verdict, judged_by) = registry.evaluate(&request.token, &request.tenant, clock::now());
-        }
-        registry.record(judged_by.as_ref(), &verdict, started.elapsed());
+        let verdict = judge(&self.live, &request.token, &request.tenant).await;
         into_response(verdict, request.correlation_id)
     }
+}
+
+/// Judges one token on the current configuration: a `kid` the tenant does not know triggers
+/// one (rate-limited, shared) refetch and a brief wait, then a second look. Records metrics once.
+pub async fn judge(live: &Live, token: &str, tenant: &str) -> Verdict {
+    let started = Instant::now();
+    let registry = live.registry();
+    let (mut verdict, mut judged_by) = registry.evaluate(token, tenant, clock::now());
+    if verdict.wants_key_refetch()
+        && let Some(tenant_state) = judged_by.clone()
+        && tenant_state.refetch_for_unknown_kid().await
+    {
+        (verdict, judged_by) = registry.evaluate(token, tenant, clock::now());
+    }
+    registry.record(judged_by.as_ref(), &verdict, started.elapsed());
+    verdict
 }
 
 /// Converts a verdict to its wire form.

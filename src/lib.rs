@@ -21,6 +21,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
+pub mod ext_authz;
 pub mod fetch;
 pub mod grpc_metrics;
 pub mod hints;

@@ -174,7 +174,12 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(TokenValidatorServer::new(ValidatorService::new(live)))
+        .add_service(TokenValidatorServer::new(ValidatorService::new(
+            live.clone(),
+        )))
+        .add_service(envoy_types::ext_authz::v3::pb::AuthorizationServer::new(
+            crate::ext_authz::ExtAuthzService::new(live),
+        ))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), graceful);
     tokio::select! {
         result = server => result?,

@@ -156,10 +156,50 @@ pub struct Config {
     pub max_batch_size: usize,
     /// The top-level refresh settings (each tenant has its merged copy).
     pub refresh: RefreshSettings,
+    /// How the Envoy `ext_authz` service finds tokens and passes claims on.
+    pub ext_authz: ExtAuthzSettings,
     /// Key files (`jwks_file`) the configuration read; a change of one triggers a reload.
     pub files: Vec<PathBuf>,
     /// The tenants.
     pub tenants: Vec<TenantSpec>,
+}
+
+/// The `ext_authz:` block: where gateway requests carry the token, and which claims go upstream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtAuthzSettings {
+    /// Request header holding the token (`Bearer ` optional). Default `authorization`.
+    pub token_header: String,
+    /// Query parameter holding the token, tried when the header is absent.
+    pub token_query_parameter: Option<String>,
+    /// Cookie holding the token, tried last.
+    pub token_cookie: Option<String>,
+    /// Claim name → request header set for the upstream (overwriting what the client sent).
+    pub claims_to_headers: Vec<(String, String)>,
+    /// Header carrying the whole claims JSON (base64url) to the upstream, if set.
+    pub payload_header: Option<String>,
+}
+
+impl Default for ExtAuthzSettings {
+    fn default() -> Self {
+        Self {
+            token_header: "authorization".into(),
+            token_query_parameter: None,
+            token_cookie: None,
+            claims_to_headers: Vec::new(),
+            payload_header: None,
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawExtAuthz {
+    token_header: Option<Spanned<String>>,
+    token_query_parameter: Option<Spanned<String>>,
+    token_cookie: Option<Spanned<String>>,
+    #[serde(default)]
+    claims_to_headers: std::collections::BTreeMap<String, Spanned<String>>,
+    payload_header: Option<Spanned<String>>,
 }
 
 // === raw (as written) ===
@@ -173,6 +213,8 @@ struct RawConfig {
     max_batch_size: Option<Spanned<u64>>,
     #[serde(default)]
     refresh: RawRefresh,
+    #[serde(default)]
+    ext_authz: RawExtAuthz,
     #[serde(default)]
     tenants: Vec<Spanned<RawTenant>>,
 }
@@ -365,6 +407,7 @@ impl Checker {
             None => DEFAULT_MAX_BATCH_SIZE,
         };
         let refresh = self.refresh(&raw.refresh, RefreshSettings::default(), "refresh");
+        let ext_authz = self.ext_authz(&raw.ext_authz);
         if raw.tenants.is_empty() {
             self.error(0, "tenants", "at least one tenant is needed");
         }
@@ -390,9 +433,47 @@ impl Checker {
             max_token_size,
             max_batch_size,
             refresh,
+            ext_authz,
             files: std::mem::take(&mut self.files),
             tenants,
         }
+    }
+
+    /// Checks the `ext_authz:` block; header names must be valid and are lower-cased.
+    fn ext_authz(&mut self, raw: &RawExtAuthz) -> ExtAuthzSettings {
+        let mut settings = ExtAuthzSettings::default();
+        let header = |checker: &mut Self, value: &Spanned<String>, path: &str| -> Option<String> {
+            let name = value.value.trim().to_ascii_lowercase();
+            if http::HeaderName::from_bytes(name.as_bytes()).is_err() || name.is_empty() {
+                checker.error(
+                    value.referenced.line(),
+                    path,
+                    format!("{:?} is not a valid HTTP header name", value.value),
+                );
+                return None;
+            }
+            Some(name)
+        };
+        if let Some(value) = &raw.token_header
+            && let Some(name) = header(self, value, "ext_authz.token_header")
+        {
+            settings.token_header = name;
+        }
+        settings.token_query_parameter = raw
+            .token_query_parameter
+            .as_ref()
+            .map(|value| value.value.clone());
+        settings.token_cookie = raw.token_cookie.as_ref().map(|value| value.value.clone());
+        if let Some(value) = &raw.payload_header {
+            settings.payload_header = header(self, value, "ext_authz.payload_header");
+        }
+        for (claim, value) in &raw.claims_to_headers {
+            if let Some(name) = header(self, value, &format!("ext_authz.claims_to_headers.{claim}"))
+            {
+                settings.claims_to_headers.push((claim.clone(), name));
+            }
+        }
+        settings
     }
 
     /// Applies a `refresh:` block on top of `base` and checks the result.
