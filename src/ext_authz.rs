@@ -44,13 +44,17 @@ impl ExtAuthzService {
     }
 }
 
-/// What a gateway request asks for, read from the `CheckRequest`.
+/// What a gateway request asks for.
 #[derive(Debug, Default)]
-struct Ask<'a> {
-    token: Option<String>,
-    tenant: &'a str,
-    required_scopes: Vec<&'a str>,
-    audiences: Vec<&'a str>,
+pub struct Ask<'a> {
+    /// The token found in the request, if any.
+    pub token: Option<String>,
+    /// The tenant bound to the route (empty: by issuer).
+    pub tenant: &'a str,
+    /// Scopes or roles of which the route needs one.
+    pub required_scopes: Vec<&'a str>,
+    /// Audiences of which the route needs one.
+    pub audiences: Vec<&'a str>,
 }
 
 #[tonic::async_trait]
@@ -77,24 +81,31 @@ impl Authorization for ExtAuthzService {
         let ask = Ask {
             token: find_token(&settings, headers, path),
             tenant: extensions.get("tenant").map_or("", String::as_str),
-            required_scopes: split_list(extensions.get("required_scopes")),
-            audiences: split_list(extensions.get("audiences")),
+            required_scopes: split_list(extensions.get("required_scopes").map(String::as_str)),
+            audiences: split_list(extensions.get("audiences").map(String::as_str)),
         };
-        let Some(token) = &ask.token else {
-            return Ok(Response::new(deny(
-                Denial::NoToken,
-                "no bearer token in the request",
-                "missing_token",
-            )));
-        };
-        let verdict = judge(&self.live, token, ask.tenant).await;
-        Ok(Response::new(decide(&settings, &ask, verdict)))
+        let decision = authorize(&self.live, &settings, &ask).await;
+        Ok(Response::new(check_response(decision)))
     }
+}
+
+/// Decides one gateway request: no token, a bad token, a valid token that misses a route
+/// requirement, or an allow with the headers to set.
+pub async fn authorize(live: &Live, settings: &ExtAuthzSettings, ask: &Ask<'_>) -> Decision {
+    let Some(token) = &ask.token else {
+        return Decision::deny(
+            Denial::NoToken,
+            "no bearer token in the request",
+            "missing_token",
+        );
+    };
+    let verdict = judge(live, token, ask.tenant).await;
+    decide(settings, ask, verdict)
 }
 
 /// Finds the token: the configured header (a `Bearer ` prefix is optional), then the query
 /// parameter, then the cookie.
-fn find_token(
+pub fn find_token(
     settings: &ExtAuthzSettings,
     headers: &HashMap<String, String>,
     path: &str,
@@ -131,7 +142,8 @@ fn find_token(
     None
 }
 
-fn split_list(value: Option<&String>) -> Vec<&str> {
+/// Splits a list written with spaces or commas.
+pub fn split_list(value: Option<&str>) -> Vec<&str> {
     value.map_or_else(Vec::new, |value| {
         value
             .split([' ', ','])
@@ -143,7 +155,7 @@ fn split_list(value: Option<&String>) -> Vec<&str> {
 
 /// How a request is refused.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Denial {
+pub enum Denial {
     /// No token: 401 with a bare challenge (RFC 6750 §3.1).
     NoToken,
     /// A bad token: 401 `invalid_token`.
@@ -152,60 +164,156 @@ enum Denial {
     InsufficientScope,
 }
 
-fn decide(settings: &ExtAuthzSettings, ask: &Ask<'_>, verdict: Verdict) -> CheckResponse {
+/// A gateway decision, independent of the transport (ext_authz gRPC or forward-auth HTTP).
+#[derive(Debug)]
+pub enum Decision {
+    /// Let the request through.
+    Allow {
+        /// Headers to set on the upstream request (overwriting the client's).
+        set: Vec<(String, String)>,
+        /// Headers to remove from the upstream request.
+        remove: Vec<String>,
+        /// The tenant that accepted the token.
+        tenant: String,
+        /// The claims.
+        claims: serde_json::Value,
+    },
+    /// Refuse it.
+    Deny {
+        /// Which refusal.
+        denial: Denial,
+        /// The `WWW-Authenticate` value.
+        challenge: String,
+        /// The JSON body.
+        body: String,
+        /// The reason code.
+        code: String,
+    },
+}
+
+impl Decision {
+    /// A refusal with its RFC 6750 challenge and JSON body.
+    pub fn deny(denial: Denial, detail: &str, code: &str) -> Self {
+        let description = challenge_text(detail);
+        let challenge = match denial {
+            Denial::NoToken => "Bearer".to_owned(),
+            Denial::InvalidToken => {
+                format!("Bearer error=\"invalid_token\", error_description=\"{description}\"")
+            }
+            Denial::InsufficientScope => {
+                format!("Bearer error=\"insufficient_scope\", error_description=\"{description}\"")
+            }
+        };
+        Self::Deny {
+            denial,
+            challenge,
+            body: json!({ "error": code, "detail": detail }).to_string(),
+            code: code.to_owned(),
+        }
+    }
+
+    /// The HTTP status a gateway answers with.
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::Allow { .. } => 200,
+            Self::Deny {
+                denial: Denial::InsufficientScope,
+                ..
+            } => 403,
+            Self::Deny { .. } => 401,
+        }
+    }
+}
+
+fn decide(settings: &ExtAuthzSettings, ask: &Ask<'_>, verdict: Verdict) -> Decision {
     if let Some(reason) = verdict.reason {
         let denial = match reason {
             Reason::ClaimMismatch | Reason::ClientNotAllowed => Denial::InsufficientScope,
             _ => Denial::InvalidToken,
         };
-        return deny(denial, &verdict.detail, reason.code());
+        return Decision::deny(denial, &verdict.detail, reason.code());
     }
     let claims: serde_json::Value =
         serde_json::from_slice(&verdict.claims_json).unwrap_or(serde_json::Value::Null);
     if let Some(detail) = route_requirements(ask, &claims) {
-        return deny(Denial::InsufficientScope, &detail, "insufficient_scope");
+        return Decision::deny(Denial::InsufficientScope, &detail, "insufficient_scope");
     }
-    let mut ok = OkHttpResponseBuilder::new();
+    let mut set = Vec::new();
+    let mut remove = Vec::new();
     for (claim, header) in &settings.claims_to_headers {
-        // Overwrite what the client may have sent under the same name; a claim the token does
-        // not carry removes the header entirely.
+        // A claim the token does not carry removes the header, so a client cannot spoof it.
         match claims.get(claim).map(header_value) {
-            Some(value) => {
-                ok.add_header(
-                    header.clone(),
-                    value,
-                    Some(HeaderAppendAction::OverwriteIfExistsOrAdd),
-                    false,
-                );
-            }
-            None => {
-                ok.remove_header(header.clone());
-            }
+            Some(value) => set.push((header.clone(), value)),
+            None => remove.push(header.clone()),
         }
     }
     if let Some(header) = &settings.payload_header {
-        ok.add_header(
-            header.clone(),
-            URL_SAFE_NO_PAD.encode(&verdict.claims_json),
-            Some(HeaderAppendAction::OverwriteIfExistsOrAdd),
-            false,
-        );
+        set.push((header.clone(), URL_SAFE_NO_PAD.encode(&verdict.claims_json)));
     }
-    ok.add_header(
-        "x-tokengate-tenant",
-        verdict.tenant.clone(),
-        Some(HeaderAppendAction::OverwriteIfExistsOrAdd),
-        false,
-    );
-    let mut response = CheckResponse::with_status(Status::ok("token valid"));
-    response.set_http_response(ok);
-    response.set_dynamic_metadata(Some(Struct {
-        fields: HashMap::from([
-            ("tenant".to_owned(), string_value(&verdict.tenant)),
-            ("claims".to_owned(), json_to_value(&claims)),
-        ]),
-    }));
-    response
+    set.push(("x-tokengate-tenant".to_owned(), verdict.tenant.clone()));
+    Decision::Allow {
+        set,
+        remove,
+        tenant: verdict.tenant,
+        claims,
+    }
+}
+
+/// The ext_authz form of a decision.
+fn check_response(decision: Decision) -> CheckResponse {
+    let overwrite = Some(HeaderAppendAction::OverwriteIfExistsOrAdd);
+    match decision {
+        Decision::Allow {
+            set,
+            remove,
+            tenant,
+            claims,
+        } => {
+            let mut ok = OkHttpResponseBuilder::new();
+            for (header, value) in set {
+                ok.add_header(header, value, overwrite, false);
+            }
+            for header in remove {
+                ok.remove_header(header);
+            }
+            let mut response = CheckResponse::with_status(Status::ok("token valid"));
+            response.set_http_response(ok);
+            response.set_dynamic_metadata(Some(Struct {
+                fields: HashMap::from([
+                    ("tenant".to_owned(), string_value(&tenant)),
+                    ("claims".to_owned(), json_to_value(&claims)),
+                ]),
+            }));
+            response
+        }
+        Decision::Deny {
+            denial,
+            challenge,
+            body,
+            code,
+        } => {
+            let (status, http) = match denial {
+                Denial::NoToken => (
+                    Status::unauthenticated("no token"),
+                    HttpStatusCode::Unauthorized,
+                ),
+                Denial::InvalidToken => {
+                    (Status::unauthenticated(code), HttpStatusCode::Unauthorized)
+                }
+                Denial::InsufficientScope => {
+                    (Status::permission_denied(code), HttpStatusCode::Forbidden)
+                }
+            };
+            let mut denied = DeniedHttpResponseBuilder::new();
+            denied.set_http_status(http);
+            denied.add_header("www-authenticate", challenge, overwrite, false);
+            denied.add_header("content-type", "application/json", overwrite, false);
+            denied.set_body(body);
+            let mut response = CheckResponse::with_status(status);
+            response.set_http_response(denied);
+            response
+        }
+    }
 }
 
 /// The per-route requirements of `context_extensions`, or why they are not met.
@@ -253,45 +361,6 @@ fn route_requirements(ask: &Ask<'_>, claims: &serde_json::Value) -> Option<Strin
         }
     }
     None
-}
-
-fn deny(denial: Denial, detail: &str, code: &str) -> CheckResponse {
-    let description = challenge_text(detail);
-    let (status, http, challenge) = match denial {
-        Denial::NoToken => (
-            Status::unauthenticated("no token"),
-            HttpStatusCode::Unauthorized,
-            "Bearer".to_owned(),
-        ),
-        Denial::InvalidToken => (
-            Status::unauthenticated(code.to_owned()),
-            HttpStatusCode::Unauthorized,
-            format!("Bearer error=\"invalid_token\", error_description=\"{description}\""),
-        ),
-        Denial::InsufficientScope => (
-            Status::permission_denied(code.to_owned()),
-            HttpStatusCode::Forbidden,
-            format!("Bearer error=\"insufficient_scope\", error_description=\"{description}\""),
-        ),
-    };
-    let mut denied = DeniedHttpResponseBuilder::new();
-    denied.set_http_status(http);
-    denied.add_header(
-        "www-authenticate",
-        challenge,
-        Some(HeaderAppendAction::OverwriteIfExistsOrAdd),
-        false,
-    );
-    denied.add_header(
-        "content-type",
-        "application/json",
-        Some(HeaderAppendAction::OverwriteIfExistsOrAdd),
-        false,
-    );
-    denied.set_body(json!({ "error": code, "detail": detail }).to_string());
-    let mut response = CheckResponse::with_status(status);
-    response.set_http_response(denied);
-    response
 }
 
 /// Text safe inside a quoted RFC 6750 `error_description` (printable ASCII, no `"` or `\`).

@@ -23,6 +23,7 @@ pub mod config;
 pub mod demo;
 pub mod ext_authz;
 pub mod fetch;
+pub mod forward_auth;
 pub mod grpc_metrics;
 pub mod hints;
 pub mod issuer;

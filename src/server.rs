@@ -137,6 +137,14 @@ pub async fn serve(
         tracing::info!(address = %bound, "metrics and probes listening");
         tokio::spawn(serve_http(http_listener, handle, readiness.clone()));
     }
+    if let Some(address) = live.config().ext_authz.forward_auth_listen {
+        let auth_listener = TcpListener::bind(address)
+            .await
+            .map_err(|source| ServeError::Bind { address, source })?;
+        let bound = auth_listener.local_addr().unwrap_or(address);
+        tracing::info!(address = %bound, "forward-auth listening");
+        tokio::spawn(crate::forward_auth::serve(auth_listener, live.clone()));
+    }
     let (health, health_service) = tonic_health::server::health_reporter();
     // The reporter starts with "" SERVING; nothing may see that before keys are loaded.
     health

@@ -233,3 +233,85 @@ tenants:
     );
     assert_eq!(code(&check(&mut client, has_scope).await), 0);
 }
+
+#[tokio::test]
+async fn forward_auth_answers_nginx_and_traefik_sub_requests() {
+    let key = TestKey::es256();
+    let idp = Idp::start(jwks(&[&key]), None).await;
+    let config = format!(
+        "ext_authz:\n  forward_auth_listen: \"127.0.0.1:0\"\n  token_query_parameter: access_token\n  claims_to_headers: {{ sub: x-jwt-sub }}\ntenants:\n  - id: orders\n    discovery_url: \"{}\"\n    audiences: [\"{AUDIENCE}\"]\n",
+        idp.discovery_url()
+    );
+    let server = Tokengate::start(&config);
+    let address = server.wait_log("forward-auth listening")["address"]
+        .as_str()
+        .expect("address")
+        .to_owned();
+    server.wait_serving().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let good = key.sign(&claims(&idp.issuer(), AUDIENCE, now()));
+
+    let response = http
+        .get(format!("http://{address}/auth"))
+        .send()
+        .await
+        .expect("auth");
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+
+    let response = http
+        .get(format!("http://{address}/auth"))
+        .header("authorization", format!("Bearer {good}"))
+        .header("x-jwt-sub", "spoofed")
+        .send()
+        .await
+        .expect("auth");
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["x-jwt-sub"], "user-1");
+    assert_eq!(response.headers()["x-tokengate-tenant"], "orders");
+
+    let response = http
+        .get(format!("http://{address}/auth?required_scopes=admin"))
+        .header("authorization", format!("Bearer {good}"))
+        .send()
+        .await
+        .expect("auth");
+    assert_eq!(response.status(), 403);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(
+        challenge.starts_with("Bearer error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+
+    // Traefik passes the original URI; the token may be in its query string.
+    let response = http
+        .get(format!("http://{address}/auth"))
+        .header("x-forwarded-uri", format!("/orders?access_token={good}"))
+        .send()
+        .await
+        .expect("auth");
+    assert_eq!(response.status(), 200);
+
+    let expired = key.sign(&json!({"iss": idp.issuer(), "aud": AUDIENCE, "exp": now() - 3600}));
+    let response = http
+        .get(format!("http://{address}/auth"))
+        .header("authorization", format!("Bearer {expired}"))
+        .send()
+        .await
+        .expect("auth");
+    assert_eq!(response.status(), 401);
+    let challenge = response.headers()["www-authenticate"]
+        .to_str()
+        .expect("ascii")
+        .to_owned();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    let body = response.text().await.expect("body");
+    assert!(
+        body.contains("\"expired\"") && !body.contains(&expired),
+        "{body}"
+    );
+}

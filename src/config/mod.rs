@@ -177,6 +177,8 @@ pub struct ExtAuthzSettings {
     pub claims_to_headers: Vec<(String, String)>,
     /// Header carrying the whole claims JSON (base64url) to the upstream, if set.
     pub payload_header: Option<String>,
+    /// HTTP address of the forward-auth endpoint (`GET /auth`) for nginx and Traefik, if any.
+    pub forward_auth_listen: Option<SocketAddr>,
 }
 
 impl Default for ExtAuthzSettings {
@@ -187,6 +189,7 @@ impl Default for ExtAuthzSettings {
             token_cookie: None,
             claims_to_headers: Vec::new(),
             payload_header: None,
+            forward_auth_listen: None,
         }
     }
 }
@@ -200,6 +203,7 @@ struct RawExtAuthz {
     #[serde(default)]
     claims_to_headers: std::collections::BTreeMap<String, Spanned<String>>,
     payload_header: Option<Spanned<String>>,
+    forward_auth_listen: Option<Spanned<String>>,
 }
 
 // === raw (as written) ===
@@ -467,6 +471,10 @@ impl Checker {
         if let Some(value) = &raw.payload_header {
             settings.payload_header = header(self, value, "ext_authz.payload_header");
         }
+        settings.forward_auth_listen = raw
+            .forward_auth_listen
+            .as_ref()
+            .and_then(|address| self.address(address, "ext_authz.forward_auth_listen"));
         for (claim, value) in &raw.claims_to_headers {
             if let Some(name) = header(self, value, &format!("ext_authz.claims_to_headers.{claim}"))
             {

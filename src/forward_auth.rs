@@ -1,0 +1,84 @@
+//! HTTP forward-auth for gateways that authorize with a sub-request: nginx `auth_request` and
+//! Traefik `ForwardAuth`. `GET /auth` answers 200 with the claim headers, or 401/403 with an
+//! RFC 6750 `WWW-Authenticate` challenge and a JSON body; the same decisions as ext_authz.
+//!
+//! The route's tenant and requirements are query parameters of the auth URL the gateway is
+//! configured with (`/auth?tenant=orders&required_scopes=orders.read`), never client headers.
+//! The original URI (for a token in the query string) comes from `X-Forwarded-Uri` (Traefik) or
+//! `X-Original-URI` (nginx).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::ext_authz::{Ask, Decision, authorize, find_token, split_list};
+use crate::live::Live;
+
+/// Serves `/auth` on `listener` until the process ends.
+pub async fn serve(listener: TcpListener, live: Arc<Live>) {
+    let app = Router::new().route("/auth", get(auth)).with_state(live);
+    if let Err(error) = axum::serve(listener, app).await {
+        tracing::error!(%error, "the forward-auth listener failed");
+    }
+}
+
+async fn auth(
+    State(live): State<Arc<Live>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let settings = live.config().ext_authz.clone();
+    let client_headers: HashMap<String, String> = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            value
+                .to_str()
+                .ok()
+                .map(|value| (name.as_str().to_owned(), value.to_owned()))
+        })
+        .collect();
+    let original_uri = client_headers
+        .get("x-forwarded-uri")
+        .or_else(|| client_headers.get("x-original-uri"))
+        .map_or("/", String::as_str);
+    let ask = Ask {
+        token: find_token(&settings, &client_headers, original_uri),
+        tenant: query.get("tenant").map_or("", String::as_str),
+        required_scopes: split_list(query.get("required_scopes").map(String::as_str)),
+        audiences: split_list(query.get("audiences").map(String::as_str)),
+    };
+    let decision = authorize(&live, &settings, &ask).await;
+    let status = StatusCode::from_u16(decision.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
+    let mut response = match decision {
+        Decision::Allow { set, .. } => {
+            let mut response = StatusCode::OK.into_response();
+            for (name, value) in set {
+                if let (Ok(name), Ok(value)) =
+                    (HeaderName::try_from(name), HeaderValue::try_from(value))
+                {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            response
+        }
+        Decision::Deny {
+            challenge, body, ..
+        } => {
+            let mut response = (status, body).into_response();
+            if let Ok(value) = HeaderValue::try_from(challenge) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, value);
+            }
+            response
+        }
+    };
+    *response.status_mut() = status;
+    response
+}
