@@ -64,7 +64,8 @@ impl Authorization for ExtAuthzService {
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
         let request = request.into_inner();
-        let settings = self.live.config().ext_authz.clone();
+        let config = self.live.config();
+        let settings = &config.ext_authz;
         let empty = HashMap::new();
         let headers = request.get_client_headers().unwrap_or(&empty);
         let path = request
@@ -79,12 +80,12 @@ impl Authorization for ExtAuthzService {
             .map(|attributes| &attributes.context_extensions)
             .unwrap_or(&empty);
         let ask = Ask {
-            token: find_token(&settings, headers, path),
+            token: find_token(settings, headers, path),
             tenant: extensions.get("tenant").map_or("", String::as_str),
             required_scopes: split_list(extensions.get("required_scopes").map(String::as_str)),
             audiences: split_list(extensions.get("audiences").map(String::as_str)),
         };
-        let decision = authorize(&self.live, &settings, &ask).await;
+        let decision = authorize(&self.live, settings, &ask).await;
         Ok(Response::new(check_response(decision)))
     }
 }
@@ -112,12 +113,14 @@ pub fn find_token(
 ) -> Option<String> {
     if let Some(value) = headers.get(&settings.token_header) {
         let value = value.trim();
+        // In Authorization only the Bearer scheme carries a token (Basic and others do not);
+        // in a custom header the prefix is optional.
         let token = match value.split_once(' ') {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
-            Some(_) if settings.token_header == "authorization" => return None,
-            _ => value,
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => Some(rest.trim()),
+            Some(_) if settings.token_header == "authorization" => None,
+            _ => Some(value),
         };
-        if !token.is_empty() {
+        if let Some(token) = token.filter(|token| !token.is_empty()) {
             return Some(token.to_owned());
         }
     }
@@ -444,6 +447,15 @@ mod tests {
         assert_eq!(
             find_token(&settings, &headers(&[("authorization", "Basic abc")]), "/"),
             None
+        );
+        assert_eq!(
+            find_token(
+                &settings,
+                &headers(&[("authorization", "Basic abc"), ("cookie", "session=c")]),
+                "/"
+            ),
+            Some("c".into()),
+            "a Basic header does not hide a token in the cookie"
         );
         assert_eq!(
             find_token(&settings, &headers(&[]), "/x?a=1&access_token=q"),

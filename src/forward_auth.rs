@@ -33,7 +33,8 @@ async fn auth(
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let settings = live.config().ext_authz.clone();
+    let config = live.config();
+    let settings = &config.ext_authz;
     let client_headers: HashMap<String, String> = headers
         .iter()
         .filter_map(|(name, value)| {
@@ -48,12 +49,12 @@ async fn auth(
         .or_else(|| client_headers.get("x-original-uri"))
         .map_or("/", String::as_str);
     let ask = Ask {
-        token: find_token(&settings, &client_headers, original_uri),
+        token: find_token(settings, &client_headers, original_uri),
         tenant: query.get("tenant").map_or("", String::as_str),
         required_scopes: split_list(query.get("required_scopes").map(String::as_str)),
         audiences: split_list(query.get("audiences").map(String::as_str)),
     };
-    let decision = authorize(&live, &settings, &ask).await;
+    let decision = authorize(&live, settings, &ask).await;
     let status = StatusCode::from_u16(decision.http_status()).unwrap_or(StatusCode::UNAUTHORIZED);
     let mut response = match decision {
         Decision::Allow { set, .. } => {
