@@ -240,6 +240,9 @@ for _ in $(seq 100); do
 done
 gateway="http://127.0.0.1:$nginx_port"
 through "nginx: no token is 401 with a bare challenge" 401 "^www-authenticate: Bearer" /orders
+through "nginx: a bad token is 401 invalid_token" 401 'error="invalid_token"' /orders -H "authorization: Bearer not.a.token"
+through "nginx: a spoofed tenant header is replaced" 200 '"x-tokengate-tenant": "demo"' /orders \
+  -H "authorization: Bearer $valid" -H "x-tokengate-tenant: evil"
 through "nginx: an expired token is 401 invalid_token" 401 'error="invalid_token"' /orders -H "authorization: Bearer $expired"
 through "nginx: a valid token reaches the upstream with its claim header" 200 '"x-jwt-sub": "demo-user"' /orders \
   -H "authorization: Bearer $valid" -H "x-jwt-sub: spoofed"

@@ -85,8 +85,15 @@ impl Authorization for ExtAuthzService {
             required_scopes: split_list(extensions.get("required_scopes").map(String::as_str)),
             audiences: split_list(extensions.get("audiences").map(String::as_str)),
         };
-        let decision = authorize(&self.live, settings, &ask).await;
-        Ok(Response::new(check_response(decision)))
+        match authorize(&self.live, settings, &ask).await {
+            Decision::Unavailable { detail } => {
+                tracing::warn!(%detail, "ext_authz: no usable keys; answering UNAVAILABLE");
+                Err(Status::unavailable(
+                    "tokengate has no usable keys for this tenant",
+                ))
+            }
+            decision => Ok(Response::new(check_response(decision))),
+        }
     }
 }
 
@@ -118,6 +125,7 @@ pub fn find_token(
         let token = match value.split_once(' ') {
             Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => Some(rest.trim()),
             Some(_) if settings.token_header == "authorization" => None,
+            None if value.eq_ignore_ascii_case("bearer") => None,
             _ => Some(value),
         };
         if let Some(token) = token.filter(|token| !token.is_empty()) {
@@ -181,6 +189,12 @@ pub enum Decision {
         /// The claims.
         claims: serde_json::Value,
     },
+    /// tokengate cannot decide (the tenant has no usable keys): an error for the gateway, so
+    /// that its failure policy (`failure_mode_allow`, `status_on_error`) applies.
+    Unavailable {
+        /// What is missing (for logs; not sent to clients).
+        detail: String,
+    },
     /// Refuse it.
     Deny {
         /// Which refusal.
@@ -219,6 +233,7 @@ impl Decision {
     pub fn http_status(&self) -> u16 {
         match self {
             Self::Allow { .. } => 200,
+            Self::Unavailable { .. } => 503,
             Self::Deny {
                 denial: Denial::InsufficientScope,
                 ..
@@ -229,12 +244,19 @@ impl Decision {
 }
 
 fn decide(settings: &ExtAuthzSettings, ask: &Ask<'_>, verdict: Verdict) -> Decision {
+    if verdict.reason == Some(Reason::KeysUnavailable) {
+        return Decision::Unavailable {
+            detail: verdict.detail,
+        };
+    }
     if let Some(reason) = verdict.reason {
         let denial = match reason {
             Reason::ClaimMismatch | Reason::ClientNotAllowed => Denial::InsufficientScope,
             _ => Denial::InvalidToken,
         };
-        return Decision::deny(denial, &verdict.detail, reason.code());
+        // Clients see a fixed sentence per reason; the full detail (which may name internal
+        // URLs or allow-lists) is for operators, through ValidateToken and the logs.
+        return Decision::deny(denial, public_description(reason), reason.code());
     }
     let claims: serde_json::Value =
         serde_json::from_slice(&verdict.claims_json).unwrap_or(serde_json::Value::Null);
@@ -244,8 +266,13 @@ fn decide(settings: &ExtAuthzSettings, ask: &Ask<'_>, verdict: Verdict) -> Decis
     let mut set = Vec::new();
     let mut remove = Vec::new();
     for (claim, header) in &settings.claims_to_headers {
-        // A claim the token does not carry removes the header, so a client cannot spoof it.
-        match claims.get(claim).map(header_value) {
+        // A claim the token does not carry, or one that cannot be a header value (control
+        // characters), removes the header, so a client cannot spoof it.
+        match claims
+            .get(claim)
+            .map(header_value)
+            .filter(|value| is_header_safe(value))
+        {
             Some(value) => set.push((header.clone(), value)),
             None => remove.push(header.clone()),
         }
@@ -288,6 +315,9 @@ fn check_response(decision: Decision) -> CheckResponse {
                 ]),
             }));
             response
+        }
+        Decision::Unavailable { .. } => {
+            CheckResponse::with_status(Status::unavailable("no usable keys"))
         }
         Decision::Deny {
             denial,
@@ -366,6 +396,29 @@ fn route_requirements(ask: &Ask<'_>, claims: &serde_json::Value) -> Option<Strin
     None
 }
 
+/// What a gateway tells the client about a rejected token.
+fn public_description(reason: Reason) -> &'static str {
+    match reason {
+        Reason::Malformed => "the token is malformed",
+        Reason::TokenTooLarge => "the token is too large",
+        Reason::UnsupportedAlgorithm => "the token's algorithm is not accepted",
+        Reason::UnsupportedHeader => "the token's header is not accepted",
+        Reason::UnknownTenant => "the token's issuer is not accepted",
+        Reason::UnknownKey => "the token was signed by an unknown key",
+        Reason::KeysUnavailable => "the token cannot be checked right now",
+        Reason::InvalidSignature => "the token's signature is invalid",
+        Reason::Expired => "the token has expired",
+        Reason::NotYetValid => "the token is not valid yet",
+        Reason::LifetimeTooLong => "the token lives too long",
+        Reason::InvalidIssuer => "the token's issuer is not accepted",
+        Reason::InvalidAudience => "the token is not for this API",
+        Reason::MissingClaim => "the token lacks a required claim",
+        Reason::ClaimMismatch => "the token lacks a required scope or claim value",
+        Reason::ClientNotAllowed => "the client application is not allowed",
+        Reason::InvalidType => "the token's type is not accepted",
+    }
+}
+
 /// Text safe inside a quoted RFC 6750 `error_description` (printable ASCII, no `"` or `\`).
 fn challenge_text(detail: &str) -> String {
     detail
@@ -379,6 +432,12 @@ fn challenge_text(detail: &str) -> String {
         })
         .take(300)
         .collect()
+}
+
+/// Whether a value can go into an HTTP header as it is: no control characters (CR and LF
+/// above all), which would let a claim smuggle another header in.
+fn is_header_safe(value: &str) -> bool {
+    !value.chars().any(|c| c.is_control())
 }
 
 /// A claim as a header value: strings as they are, other JSON as compact JSON.
@@ -466,6 +525,13 @@ mod tests {
             Some("c".into())
         );
         assert_eq!(find_token(&settings, &headers(&[]), "/"), None);
+    }
+
+    #[test]
+    fn claims_with_control_characters_never_become_headers() {
+        assert!(is_header_safe("user-1 é"));
+        assert!(!is_header_safe("user\r\nx-admin: true"));
+        assert!(!is_header_safe("tab\there"));
     }
 
     #[test]

@@ -44,9 +44,11 @@ async fn auth(
                 .map(|value| (name.as_str().to_owned(), value.to_owned()))
         })
         .collect();
+    // nginx sets X-Original-URI itself (overriding a client's); prefer it over X-Forwarded-Uri,
+    // which only Traefik sets.
     let original_uri = client_headers
-        .get("x-forwarded-uri")
-        .or_else(|| client_headers.get("x-original-uri"))
+        .get("x-original-uri")
+        .or_else(|| client_headers.get("x-forwarded-uri"))
         .map_or("/", String::as_str);
     let ask = Ask {
         token: find_token(settings, &client_headers, original_uri),
@@ -68,6 +70,14 @@ async fn auth(
             }
             response
         }
+        Decision::Unavailable { detail } => {
+            tracing::warn!(%detail, "forward-auth: no usable keys; answering 503");
+            (
+                status,
+                "tokengate cannot check tokens of this tenant right now\n",
+            )
+                .into_response()
+        }
         Decision::Deny {
             challenge, body, ..
         } => {
@@ -77,6 +87,10 @@ async fn auth(
                     .headers_mut()
                     .insert(axum::http::header::WWW_AUTHENTICATE, value);
             }
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
             response
         }
     };

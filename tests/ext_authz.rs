@@ -82,6 +82,8 @@ async fn check_allows_valid_tokens_and_denies_the_rest_with_rfc6750_challenges()
     let idp = Idp::start(jwks(&[&key]), None).await;
     let config = format!(
         r#"
+refresh:
+  startup_grace: 1s   # the offline tenant never gets keys
 ext_authz:
   token_query_parameter: access_token
   token_cookie: session
@@ -94,6 +96,9 @@ tenants:
   - id: billing
     issuers: ["https://billing.example"]
     jwks_uri: "{}"
+  - id: offline
+    issuers: ["https://offline.example"]
+    jwks_uri: "http://127.0.0.1:9/jwks"
 "#,
         idp.discovery_url(),
         idp.jwks_url()
@@ -226,6 +231,35 @@ tenants:
         headers["www-authenticate"].starts_with("Bearer error=\"insufficient_scope\""),
         "{headers:?}"
     );
+    // A claim that would smuggle a header in is never copied into one.
+    let mut injected = claims(&idp.issuer(), AUDIENCE, now());
+    injected["sub"] = json!("user\r\nx-admin: true");
+    let token = key.sign(&injected);
+    let response = check(
+        &mut client,
+        check_request(&[("authorization", &format!("Bearer {token}"))], "/", &[]),
+    )
+    .await;
+    let Some(HttpResponse::OkResponse(ok)) = &response.http_response else {
+        panic!("not an allow: {response:?}");
+    };
+    assert!(ok.headers_to_remove.contains(&"x-jwt-sub".to_owned()));
+    assert!(ok.headers.iter().all(|option| {
+        option
+            .header
+            .as_ref()
+            .is_none_or(|header| !header.value.contains('\n'))
+    }));
+
+    // A tenant without keys cannot decide: a gRPC error, so Envoy's failure policy applies.
+    let offline = check_request(
+        &[("authorization", &format!("Bearer {good}"))],
+        "/",
+        &[("tenant", "offline")],
+    );
+    let status = client.check(offline).await.expect_err("UNAVAILABLE");
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+
     let has_scope = check_request(
         &[("authorization", &format!("Bearer {good}"))],
         "/",
