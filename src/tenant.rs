@@ -288,11 +288,14 @@ struct IssuerIndex {
 
 impl IssuerIndex {
     /// The tenants that accept `iss` (a template only for the token's own `tid`).
-    fn candidates(&self, iss: &str, tid: Option<&str>) -> Vec<Arc<Tenant>> {
-        let mut found: Vec<Arc<Tenant>> = self.exact.get(iss).cloned().unwrap_or_default();
+    /// Borrows the exact matches (the usual case, no allocation); copies only when a template
+    /// adds a tenant.
+    fn candidates(&self, iss: &str, tid: Option<&str>) -> std::borrow::Cow<'_, [Arc<Tenant>]> {
+        let exact: &[Arc<Tenant>] = self.exact.get(iss).map_or(&[], Vec::as_slice);
+        let mut found = std::borrow::Cow::Borrowed(exact);
         for (pattern, tenant) in &self.templates {
             if pattern.matches(iss, tid) && !found.iter().any(|known| Arc::ptr_eq(known, tenant)) {
-                found.push(tenant.clone());
+                found.to_mut().push(tenant.clone());
             }
         }
         found
@@ -536,7 +539,7 @@ impl Registry {
         let index = self.by_issuer.load();
         let tid = token.claims.string("tid");
         let candidates = index.candidates(iss, tid.as_deref());
-        match candidates.as_slice() {
+        match candidates.as_ref() {
             [] if self.order.iter().any(|tenant| tenant.awaits_discovery()) => {
                 // The token may belong to a tenant whose issuer is not known yet.
                 let waiting: Vec<&str> = self
