@@ -13,6 +13,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Claims are shared (reference-counted) between the cache and responses, not copied.
+        .bytes(".tokengate.v1.ValidateTokenResponse.claims_json")
         .compile_fds(descriptors)?;
     println!("cargo:rerun-if-changed=proto");
     Ok(())

@@ -8,7 +8,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio_stream::{Stream, StreamExt};
+use futures_util::StreamExt as _;
+use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::clock;
@@ -17,8 +18,13 @@ use crate::pb;
 use crate::pb::token_validator_server::TokenValidator;
 use crate::tenant::{Registry, Tenant, Verdict};
 
-/// Batches up to this size are validated on the async worker; larger ones on the blocking pool.
+/// Batches up to this size are validated on the async worker; larger ones are spread over the
+/// blocking pool, one slice per core, so that a batch uses every core and never holds an async
+/// worker for long.
 const INLINE_BATCH_LIMIT: usize = 16;
+/// Tokens of one stream judged at once. Answers still go out in request order; a token that
+/// waits (an unknown `kid` refetch) no longer holds up the CPU work of the tokens behind it.
+const STREAM_WINDOW: usize = 64;
 
 /// Serves `TokenValidator` over the live configuration.
 #[derive(Clone)]
@@ -91,6 +97,32 @@ fn evaluate_all(registry: &Registry, requests: &[pb::ValidateTokenRequest]) -> V
         .collect()
 }
 
+/// Judges a large batch on the blocking pool, one contiguous slice per core, in order.
+async fn evaluate_spread(
+    registry: &Arc<Registry>,
+    requests: Vec<pb::ValidateTokenRequest>,
+) -> Result<(Vec<pb::ValidateTokenRequest>, Vec<Judged>), Status> {
+    let cores = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let requests = Arc::new(requests);
+    let slice = requests.len().div_ceil(cores).max(INLINE_BATCH_LIMIT);
+    let mut slices = Vec::new();
+    for start in (0..requests.len()).step_by(slice) {
+        let end = (start + slice).min(requests.len());
+        let (registry, requests) = (registry.clone(), requests.clone());
+        slices.push(tokio::task::spawn_blocking(move || {
+            evaluate_all(&registry, &requests[start..end])
+        }));
+    }
+    let mut judged = Vec::with_capacity(requests.len());
+    for slice in slices {
+        judged.extend(slice.await.map_err(|error| {
+            Status::internal(format!("the batch could not be validated: {error}"))
+        })?);
+    }
+    let requests = Arc::try_unwrap(requests).unwrap_or_else(|shared| (*shared).clone());
+    Ok((requests, judged))
+}
+
 type ResponseStream = Pin<Box<dyn Stream<Item = Result<pb::ValidateTokenResponse, Status>> + Send>>;
 
 #[tonic::async_trait]
@@ -123,15 +155,7 @@ impl TokenValidator for ValidatorService {
             let judged = evaluate_all(&registry, &requests);
             (requests, judged)
         } else {
-            let blocking_registry = registry.clone();
-            tokio::task::spawn_blocking(move || {
-                let judged = evaluate_all(&blocking_registry, &requests);
-                (requests, judged)
-            })
-            .await
-            .map_err(|error| {
-                Status::internal(format!("the batch could not be validated: {error}"))
-            })?
+            evaluate_spread(&registry, requests).await?
         };
         // Unknown kids: one refetch per tenant (concurrently), then judge those tokens again.
         let mut refetches = tokio::task::JoinSet::new();
@@ -181,21 +205,22 @@ impl TokenValidator for ValidatorService {
         request: Request<Streaming<pb::ValidateTokenRequest>>,
     ) -> Result<Response<Self::ValidateStreamStream>, Status> {
         let service = self.clone();
-        let mut inbound = request.into_inner();
-        let (sender, receiver) = tokio::sync::mpsc::channel(64);
-        tokio::spawn(async move {
-            while let Some(item) = inbound.next().await {
-                let answer = match item {
-                    Ok(request) => Ok(service.answer(request).await),
-                    Err(status) => Err(status),
-                };
-                if sender.send(answer).await.is_err() {
-                    return;
+        // Each token is judged in a task of its own (on any core), at most STREAM_WINDOW at
+        // once; `buffered` hands the answers back in request order.
+        let answers = request
+            .into_inner()
+            .map(move |item| {
+                let service = service.clone();
+                async move {
+                    let request = item?;
+                    tokio::spawn(async move { service.answer(request).await })
+                        .await
+                        .map_err(|error| {
+                            Status::internal(format!("the token could not be validated: {error}"))
+                        })
                 }
-            }
-        });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(receiver),
-        )))
+            })
+            .buffered(STREAM_WINDOW);
+        Ok(Response::new(Box::pin(answers)))
     }
 }

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `check-config`, `validate` and `mint`.
+//! The command line: `serve`, `check-config`, `validate`, `mint` and `bench`.
 //!
 //! Exit codes: 0 success (or a valid token), 1 an invalid token (`validate`) or a runtime
 //! failure, 2 a usage or configuration error.
@@ -92,6 +92,10 @@ pub enum Command {
         #[arg(long = "claim", value_parser = parse_claim)]
         claims: Vec<(String, Value)>,
     },
+    /// Load a running tokengate through a real transport, check every answer, and print
+    /// validations/s, latency and CPU beside a no-op ceiling on the same server (exit 1 if any
+    /// answer is wrong).
+    Bench(crate::bench::BenchOptions),
 }
 
 /// Log output formats.
@@ -158,6 +162,43 @@ pub fn main() -> ExitCode {
             };
             print_stdout(&format!("{}\n", demo::mint(&options, clock::now())));
             ExitCode::SUCCESS
+        }
+        Command::Bench(options) => bench(&options),
+    }
+}
+
+fn bench(options: &crate::bench::BenchOptions) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(crate::bench::run(options)) {
+        Ok(report) => {
+            let text = if options.json {
+                format!(
+                    "{}\n",
+                    serde_json::to_string(&report).unwrap_or_else(|_| "{}".to_owned())
+                )
+            } else {
+                report.table()
+            };
+            print_stdout(&text);
+            if report.all_right() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_INVALID)
+            }
+        }
+        Err(error @ crate::bench::BenchError::Usage(_)) => {
+            eprintln!("error: {error}");
+            ExitCode::from(EXIT_USAGE)
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
         }
     }
 }

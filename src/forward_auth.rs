@@ -23,7 +23,7 @@ use crate::live::Live;
 /// Serves `/auth` on `listener` until the process ends.
 pub async fn serve(listener: TcpListener, live: Arc<Live>) {
     let app = Router::new().route("/auth", get(auth)).with_state(live);
-    if let Err(error) = axum::serve(listener, app).await {
+    if let Err(error) = axum::serve(crate::net::http_listener(listener), app).await {
         tracing::error!(%error, "the forward-auth listener failed");
     }
 }

@@ -17,6 +17,8 @@
 
 pub mod algorithm;
 pub mod api;
+pub mod bench;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -31,6 +33,7 @@ pub mod json;
 pub mod keyset;
 pub mod live;
 pub mod metrics;
+pub mod net;
 pub mod pb;
 pub mod policy;
 pub mod reason;

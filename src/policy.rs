@@ -108,7 +108,7 @@ impl Policy {
 
     /// Checks time, issuer, audience, client and required claims, in that order.
     pub fn check_claims(&self, claims: &Claims<'_>, now: i64) -> Result<(), Rejection> {
-        self.check_times(claims, now)?;
+        self.check_times(TokenTimes::of(claims), now)?;
         self.check_issuer(claims)?;
         self.check_audience(claims)?;
         self.check_client(claims)?;
@@ -118,7 +118,9 @@ impl Policy {
         Ok(())
     }
 
-    fn check_times(&self, claims: &Claims<'_>, now: i64) -> Result<(), Rejection> {
+    /// Checks `exp`, `nbf`, `iat` and the lifetime against `now`, with the clock skew. Also
+    /// run on every hit of the verified-token cache, so a cached token expires on time.
+    pub fn check_times(&self, claims: TokenTimes, now: i64) -> Result<(), Rejection> {
         let now_f = now as f64;
         let skew = self.clock_skew as f64;
         match claims.exp {
@@ -399,4 +401,26 @@ fn timestamp(seconds: f64) -> String {
 fn span(seconds: f64) -> String {
     let seconds = seconds.abs().min(1e12) as u64;
     humantime::format_duration(Duration::from_secs(seconds)).to_string()
+}
+
+/// The time claims of a token: what the time checks read, and all a cached verdict keeps of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct TokenTimes {
+    /// `exp`.
+    pub exp: Option<f64>,
+    /// `nbf`.
+    pub nbf: Option<f64>,
+    /// `iat`.
+    pub iat: Option<f64>,
+}
+
+impl TokenTimes {
+    /// The time claims of parsed claims.
+    pub fn of(claims: &Claims<'_>) -> Self {
+        Self {
+            exp: claims.exp,
+            nbf: claims.nbf,
+            iat: claims.iat,
+        }
+    }
 }

@@ -14,7 +14,6 @@ use axum::http::StatusCode;
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
@@ -28,6 +27,19 @@ use crate::pb::token_validator_server::TokenValidatorServer;
 /// How long in-flight requests may drain after shutdown begins before the server exits anyway
 /// (idle HTTP/2 connections of gateways would otherwise hold it open).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// HTTP/2 flow-control windows. Requests are small (a token, or a batch of up to
+/// `max_batch_size` tokens); windows of a few MiB let a batch or a burst of streamed tokens
+/// arrive without waiting for WINDOW_UPDATE round trips (the defaults are 64 KiB).
+const STREAM_WINDOW: u32 = 1 << 20;
+/// See [`STREAM_WINDOW`]; shared by all streams of one connection.
+const CONNECTION_WINDOW: u32 = 4 << 20;
+/// Concurrent streams one client connection may open: a gateway multiplexes many requests on a
+/// few connections, so this is well above any in-flight count it needs, but bounded.
+const MAX_CONCURRENT_STREAMS: u32 = 1024;
+/// HTTP/2 PINGs on idle connections find dead peers (a gateway that vanished without a FIN).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+/// How long a PING may go unanswered before the connection is closed.
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The gRPC service name reported by health checks.
 const SERVICE_NAME: &str = "tokengate.v1.TokenValidator";
 
@@ -176,8 +188,7 @@ pub async fn serve(
         stopping.live.changed().notify_waiters();
         stop_signal.notify_one();
     };
-    let server = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
+    let server = http2_settings(tonic::transport::Server::builder())
         .layer(crate::grpc_metrics::GrpcMetricsLayer)
         .add_service(health_service)
         .add_service(reflection)
@@ -188,7 +199,7 @@ pub async fn serve(
         .add_service(envoy_types::ext_authz::v3::pb::AuthorizationServer::new(
             crate::ext_authz::ExtAuthzService::new(live),
         ))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), graceful);
+        .serve_with_incoming_shutdown(crate::net::incoming(listener), graceful);
     tokio::select! {
         result = server => result?,
         () = async {
@@ -198,6 +209,19 @@ pub async fn serve(
     }
     tracing::info!("tokengate stopped");
     Ok(())
+}
+
+/// The gRPC server's HTTP/2 settings, chosen deliberately rather than left to defaults (see the
+/// constants). `TCP_NODELAY` is set on accepted sockets by [`crate::net::incoming`], since
+/// tonic ignores its own setting for a listener it is handed.
+fn http2_settings(builder: tonic::transport::Server) -> tonic::transport::Server {
+    builder
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .http2_adaptive_window(Some(false))
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
 }
 
 /// Keeps `grpc.health.v1` in step with readiness: on every key load, reload, the end of the
@@ -269,7 +293,7 @@ async fn serve_http(listener: TcpListener, metrics: PrometheusHandle, readiness:
             ),
         )
         .with_state((metrics, readiness));
-    if let Err(error) = axum::serve(listener, app).await {
+    if let Err(error) = axum::serve(crate::net::http_listener(listener), app).await {
         tracing::error!(%error, "the metrics listener failed");
     }
 }

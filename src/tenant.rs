@@ -5,15 +5,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
+use bytes::Bytes;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::cache::{self, TokenCache};
 use crate::config::{Config, KeySource, TenantSpec};
 use crate::hints;
 use crate::issuer::IssuerPattern;
 use crate::keyset::KeySet;
 use crate::metrics::{KeyMetrics, NO_TENANT, ValidationMetrics};
-use crate::policy::Policy;
+use crate::policy::{Policy, TokenTimes};
 use crate::reason::Reason;
 use crate::refresh::RefreshState;
 use crate::rejection::{Rejection, quote};
@@ -105,6 +107,11 @@ impl Tenant {
     /// The current keys, if any were loaded.
     pub fn active(&self) -> Option<Arc<ActiveKeys>> {
         self.active.load_full()
+    }
+
+    /// The identity of the current keys (what a cached verdict was verified with).
+    fn active_ptr(&self) -> Option<*const ActiveKeys> {
+        self.active.load().as_ref().map(Arc::as_ptr)
     }
 
     /// Whether the tenant's issuer comes from a discovery document not loaded yet.
@@ -237,9 +244,10 @@ pub struct Verdict {
     /// The stable code of a recognised cause (see [`crate::hints::Hint`]).
     #[serde(skip_serializing_if = "str::is_empty")]
     pub hint_code: &'static str,
-    /// The payload JSON exactly as in the token; only when valid.
+    /// The payload JSON exactly as in the token; only when valid. Shared, not copied, between
+    /// the token cache and answers.
     #[serde(skip)]
-    pub claims_json: Vec<u8>,
+    pub claims_json: Bytes,
 }
 
 fn serialize_reason<S: serde::Serializer>(
@@ -274,7 +282,7 @@ impl Verdict {
         if self.claims_json.is_empty() {
             return None;
         }
-        let text = String::from_utf8(self.claims_json.clone()).ok()?;
+        let text = String::from_utf8(self.claims_json.to_vec()).ok()?;
         RawValue::from_string(text).ok()
     }
 }
@@ -284,6 +292,12 @@ impl Verdict {
 struct IssuerIndex {
     exact: HashMap<String, Vec<Arc<Tenant>>>,
     templates: Vec<(IssuerPattern, Arc<Tenant>)>,
+    /// What the index was built from: each tenant's issuers and whether it had keys (which
+    /// decides between tenants that share an issuer).
+    built_from: Vec<(bool, Vec<String>)>,
+    /// Identifies this routing: replaced only when `built_from` changes, so cached verdicts
+    /// of tokens routed by issuer stay valid exactly as long as the routing does.
+    generation: Arc<()>,
 }
 
 impl IssuerIndex {
@@ -323,6 +337,23 @@ pub struct Registry {
     limits: Limits,
     max_batch_size: usize,
     unmatched: ValidationMetrics,
+    cache: Option<TokenCache>,
+}
+
+/// The outcome of [`Registry::judge`] beyond the verdict: who judged, and for a valid token
+/// what the verdict rests on (for the cache).
+struct Judgement {
+    tenant: Arc<Tenant>,
+    valid: Option<(Arc<ActiveKeys>, TokenTimes)>,
+}
+
+impl Judgement {
+    fn by(tenant: Arc<Tenant>) -> Option<Self> {
+        Some(Self {
+            tenant,
+            valid: None,
+        })
+    }
 }
 
 impl Registry {
@@ -366,6 +397,7 @@ impl Registry {
             },
             max_batch_size: config.max_batch_size,
             unmatched: ValidationMetrics::new(NO_TENANT),
+            cache: TokenCache::new(&config.cache),
         };
         registry.reindex_issuers();
         (registry, fresh)
@@ -397,7 +429,22 @@ impl Registry {
             .reindexing
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let mut index = IssuerIndex::default();
+        let built_from: Vec<(bool, Vec<String>)> = self
+            .order
+            .iter()
+            .map(|tenant| {
+                let issuers = tenant.issuers();
+                let issuers = issuers.iter().map(|issuer| issuer.as_str().to_owned());
+                (tenant.has_keys(), issuers.collect())
+            })
+            .collect();
+        if !self.order.is_empty() && self.by_issuer.load().built_from == built_from {
+            return;
+        }
+        let mut index = IssuerIndex {
+            built_from,
+            ..IssuerIndex::default()
+        };
         for tenant in &self.order {
             for issuer in tenant.issuers() {
                 if issuer.is_template() {
@@ -423,9 +470,32 @@ impl Registry {
 
     /// Judges one token without recording metrics; returns the verdict and the tenant that
     /// judged it. Callers that may judge a token twice (after a key refetch) record once.
+    /// A valid verdict still cached (see [`crate::cache`]) is returned without verifying again.
     pub fn evaluate(&self, token: &str, tenant: &str, now: i64) -> (Verdict, Option<Arc<Tenant>>) {
+        let Some(cache) = &self.cache else {
+            let mut verdict = Verdict::default();
+            let judged = self.judge(token, tenant, now, &mut verdict);
+            return (verdict, judged.map(|judged| judged.tenant));
+        };
+        let key = cache::key(tenant, token);
+        let index = self.by_issuer.load();
+        let routing = &index.generation;
+        if let Some(entry) = cache.lookup(&key, now, |entry| still_holds(entry, routing, now)) {
+            return (cached_verdict(&entry), Some(entry.tenant.clone()));
+        }
         let mut verdict = Verdict::default();
-        let judged_by = self.judge(token, tenant, now, &mut verdict);
+        let judged = self.judge(token, tenant, now, &mut verdict);
+        let judged_by = judged.map(|judged| {
+            if let Some((keys, times)) = judged.valid.filter(|_| verdict.valid) {
+                let routed = tenant.is_empty().then(|| Arc::downgrade(routing));
+                cache.insert(
+                    key,
+                    cache_entry(&judged.tenant, &keys, routed, times, &verdict),
+                    now,
+                );
+            }
+            judged.tenant
+        });
         (verdict, judged_by)
     }
 
@@ -459,6 +529,9 @@ impl Registry {
             });
             tenant.key_metrics.seconds_until_stale(left);
         }
+        if let Some(cache) = &self.cache {
+            cache.update_gauges();
+        }
     }
 
     /// Fills `verdict`; returns the tenant that judged the token, if one was chosen.
@@ -468,7 +541,7 @@ impl Registry {
         tenant: &str,
         now: i64,
         verdict: &mut Verdict,
-    ) -> Option<Arc<Tenant>> {
+    ) -> Option<Judgement> {
         let decoded = match DecodedToken::decode(token, &self.limits) {
             Ok(decoded) => decoded,
             Err(rejection) => {
@@ -499,11 +572,11 @@ impl Registry {
                 Ok(_) => Rejection::new(Reason::KeysUnavailable, chosen.unavailable_detail()),
             };
             verdict.reject(rejection);
-            return Some(chosen);
+            return Judgement::by(chosen);
         };
         if let Some(rejection) = chosen.stale(&active, now) {
             verdict.reject(rejection);
-            return Some(chosen);
+            return Judgement::by(chosen);
         }
         match verify::verify(&parsed, &active.keys, &active.policy, now) {
             Ok(verified) => {
@@ -514,11 +587,16 @@ impl Registry {
                 if let Some(kid) = verified.key.kid() {
                     verdict.key_id = kid.to_owned();
                 }
-                verdict.claims_json = decoded.payload().to_vec();
+                verdict.claims_json = Bytes::copy_from_slice(decoded.payload());
+                let times = TokenTimes::of(&parsed.claims);
+                return Some(Judgement {
+                    tenant: chosen,
+                    valid: Some((active, times)),
+                });
             }
             Err(rejection) => verdict.reject(rejection),
         }
-        Some(chosen)
+        Judgement::by(chosen)
     }
 
     fn choose(&self, requested: &str, token: &ParsedToken<'_>) -> Result<Arc<Tenant>, Rejection> {
@@ -627,5 +705,64 @@ fn describe(token: &ParsedToken<'_>, verdict: &mut Verdict) {
     }
     if let Some(exp) = token.claims.exp {
         verdict.expires_at = exp as i64;
+    }
+}
+
+/// Whether a cached verdict is still the one the core would give now: the tenant verifies
+/// with the same keys and policy, they are not stale, the routing by issuer is unchanged, and
+/// the token's times still pass.
+fn still_holds(entry: &cache::Entry, routing: &Arc<()>, now: i64) -> bool {
+    if entry.tenant.active_ptr() != Some(entry.keys.as_ptr()) {
+        return false;
+    }
+    let same_routing = entry
+        .routing
+        .as_ref()
+        .is_none_or(|cached| std::ptr::eq(cached.as_ptr(), Arc::as_ptr(routing)));
+    if !same_routing {
+        return false;
+    }
+    let active = entry.tenant.active.load();
+    let Some(active) = active.as_ref() else {
+        return false;
+    };
+    entry.tenant.stale(active, now).is_none() && active.policy.check_times(entry.times, now).is_ok()
+}
+
+/// What the cache keeps of a valid verdict.
+fn cache_entry(
+    tenant: &Arc<Tenant>,
+    keys: &Arc<ActiveKeys>,
+    routing: Option<std::sync::Weak<()>>,
+    times: TokenTimes,
+    verdict: &Verdict,
+) -> cache::Entry {
+    cache::Entry {
+        tenant: tenant.clone(),
+        keys: Arc::downgrade(keys),
+        routing,
+        times,
+        until: 0,
+        subject: verdict.subject.as_str().into(),
+        issuer: verdict.issuer.as_str().into(),
+        key_id: verdict.key_id.as_str().into(),
+        algorithm: verdict.algorithm.as_str().into(),
+        expires_at: verdict.expires_at,
+        claims_json: verdict.claims_json.clone(),
+    }
+}
+
+/// The verdict a cache entry stands for: field for field what [`Registry::judge`] gave.
+fn cached_verdict(entry: &cache::Entry) -> Verdict {
+    Verdict {
+        valid: true,
+        tenant: entry.tenant.id().to_owned(),
+        issuer: entry.issuer.to_string(),
+        subject: entry.subject.to_string(),
+        expires_at: entry.expires_at,
+        key_id: entry.key_id.to_string(),
+        algorithm: entry.algorithm.to_string(),
+        claims_json: entry.claims_json.clone(),
+        ..Verdict::default()
     }
 }

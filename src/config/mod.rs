@@ -21,8 +21,12 @@ use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 use url::Url;
 
+mod cache;
 mod entra;
 mod refresh;
+
+pub use cache::CacheSettings;
+use cache::RawCache;
 
 pub use entra::{EntraKind, EntraSettings, endpoints as entra_endpoints};
 use refresh::RawRefresh;
@@ -158,6 +162,8 @@ pub struct Config {
     pub refresh: RefreshSettings,
     /// How the Envoy `ext_authz` service finds tokens and passes claims on.
     pub ext_authz: ExtAuthzSettings,
+    /// The verified-token cache.
+    pub cache: CacheSettings,
     /// Key files (`jwks_file`) the configuration read; a change of one triggers a reload.
     pub files: Vec<PathBuf>,
     /// The tenants.
@@ -219,6 +225,8 @@ struct RawConfig {
     refresh: RawRefresh,
     #[serde(default)]
     ext_authz: RawExtAuthz,
+    #[serde(default)]
+    cache: RawCache,
     #[serde(default)]
     tenants: Vec<Spanned<RawTenant>>,
 }
@@ -412,6 +420,7 @@ impl Checker {
         };
         let refresh = self.refresh(&raw.refresh, RefreshSettings::default(), "refresh");
         let ext_authz = self.ext_authz(&raw.ext_authz);
+        let cache = self.cache(&raw.cache);
         if raw.tenants.is_empty() {
             self.error(0, "tenants", "at least one tenant is needed");
         }
@@ -438,6 +447,7 @@ impl Checker {
             max_batch_size,
             refresh,
             ext_authz,
+            cache,
             files: std::mem::take(&mut self.files),
             tenants,
         }
@@ -479,6 +489,57 @@ impl Checker {
             if let Some(name) = header(self, value, &format!("ext_authz.claims_to_headers.{claim}"))
             {
                 settings.claims_to_headers.push((claim.clone(), name));
+            }
+        }
+        settings
+    }
+
+    /// Checks the `cache:` block.
+    fn cache(&mut self, raw: &RawCache) -> CacheSettings {
+        let mut settings = CacheSettings::default();
+        if let Some(enabled) = &raw.enabled {
+            settings.enabled = enabled.value;
+        }
+        if let Some(entries) = &raw.max_entries {
+            if (1..=cache::MAX_ENTRIES_LIMIT).contains(&entries.value) {
+                settings.max_entries = entries.value as usize;
+            } else {
+                self.error(
+                    entries.referenced.line(),
+                    "cache.max_entries",
+                    format!("must be between 1 and {}", cache::MAX_ENTRIES_LIMIT),
+                );
+            }
+        }
+        if let Some(size) = &raw.max_bytes {
+            match cache::parse_size(&size.value) {
+                Some(bytes) if bytes >= 1 << 16 => settings.max_bytes = bytes,
+                Some(_) => self.error(
+                    size.referenced.line(),
+                    "cache.max_bytes",
+                    "must be at least 64KiB",
+                ),
+                None => self.error(
+                    size.referenced.line(),
+                    "cache.max_bytes",
+                    format!(
+                        "{:?} is not a size like 65536, 512KiB, 64MiB or 1GiB",
+                        size.value
+                    ),
+                ),
+            }
+        }
+        if let Some(ttl) = &raw.max_ttl
+            && let Some(duration) = self.duration(ttl, "cache.max_ttl")
+        {
+            if duration.is_zero() {
+                self.error(
+                    ttl.referenced.line(),
+                    "cache.max_ttl",
+                    "must be at least 1s (set enabled: false to turn the cache off)",
+                );
+            } else {
+                settings.max_ttl = duration;
             }
         }
         settings

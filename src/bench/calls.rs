@@ -1,0 +1,471 @@
+//! The calls `tokengate bench` makes, one kind per mode, and the checks of their answers.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
+use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, CheckResponse};
+use hdrhistogram::Histogram;
+use tokio_stream::StreamExt as _;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+
+use super::tokens::{Expect, Sample};
+use crate::pb;
+use crate::pb::token_validator_client::TokenValidatorClient;
+
+/// One kind of call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Call {
+    /// `TokenValidator/ValidateToken`.
+    Unary,
+    /// `TokenValidator/ValidateBatch` with this many tokens.
+    Batch(usize),
+    /// `TokenValidator/ValidateStream`, one stream per connection.
+    Stream,
+    /// `envoy.service.auth.v3.Authorization/Check`.
+    Check,
+    /// `GET /auth` with the token.
+    ForwardAuth,
+    /// `grpc.health.v1.Health/Check`: the no-op ceiling of the gRPC modes.
+    Health,
+    /// `GET /auth` without a token: the cheapest answer of the forward-auth listener.
+    NoToken,
+}
+
+/// Where the calls go.
+#[derive(Clone)]
+pub(super) enum Connections {
+    /// One HTTP/2 connection each.
+    Grpc(Vec<Channel>),
+    /// HTTP/1.1 with keep-alive: each request in flight holds a connection of its own.
+    Http {
+        /// The client (its pool holds the connections).
+        client: reqwest::Client,
+        /// The `/auth` URL, with the tenant query when one was given.
+        url: String,
+    },
+}
+
+impl Connections {
+    fn count(&self) -> usize {
+        match self {
+            Self::Grpc(channels) => channels.len(),
+            Self::Http { .. } => 1,
+        }
+    }
+}
+
+/// What a phase of calls measured.
+pub(super) struct Tally {
+    /// Latency per call, in nanoseconds.
+    pub latency: Histogram<u64>,
+    /// Calls answered.
+    pub calls: u64,
+    /// Tokens judged (a batch call judges several).
+    pub validations: u64,
+    /// Answers whose verdict differed from the expected one.
+    pub wrong: u64,
+    /// Calls that failed (an RPC error, a broken stream).
+    pub failed: u64,
+    /// The first wrong or failed answer, to print.
+    pub first_problem: Option<String>,
+}
+
+impl Tally {
+    fn new() -> Self {
+        Self {
+            // 1 ns to 100 s at 3 significant digits.
+            latency: Histogram::new_with_bounds(1, 100_000_000_000, 3)
+                .expect("constant, valid histogram bounds"),
+            calls: 0,
+            validations: 0,
+            wrong: 0,
+            failed: 0,
+            first_problem: None,
+        }
+    }
+
+    fn problem(&mut self, text: String) {
+        self.first_problem.get_or_insert(text);
+    }
+
+    fn record(&mut self, elapsed: Duration, outcome: Result<Judged, String>) {
+        match outcome {
+            Ok(judged) => {
+                self.calls += 1;
+                self.validations += judged.validations;
+                self.wrong += judged.wrong.len() as u64;
+                if let Some(first) = judged.wrong.into_iter().next() {
+                    self.problem(first);
+                }
+                let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
+                let _ = self.latency.record(nanos.max(1));
+            }
+            Err(error) => {
+                self.failed += 1;
+                self.problem(error);
+            }
+        }
+    }
+
+    fn merge(&mut self, other: Self) {
+        let _ = self.latency.add(&other.latency);
+        self.calls += other.calls;
+        self.validations += other.validations;
+        self.wrong += other.wrong;
+        self.failed += other.failed;
+        if let Some(problem) = other.first_problem {
+            self.problem(problem);
+        }
+    }
+}
+
+/// The checked answer of one call.
+struct Judged {
+    validations: u64,
+    wrong: Vec<String>,
+}
+
+impl Judged {
+    fn one(problem: Option<String>) -> Self {
+        Self {
+            validations: 1,
+            wrong: problem.into_iter().collect(),
+        }
+    }
+}
+
+/// Everything a phase needs.
+#[derive(Clone)]
+pub(super) struct Phase {
+    /// The call.
+    pub call: Call,
+    /// Where to.
+    pub connections: Connections,
+    /// Tokens, used in turn.
+    pub samples: Arc<[Sample]>,
+    /// Calls in flight per connection.
+    pub in_flight: usize,
+    /// The tenant asked for (empty: by issuer).
+    pub tenant: String,
+}
+
+/// Makes calls for `duration` and tallies them.
+pub(super) async fn run(phase: &Phase, duration: Duration) -> Tally {
+    let deadline = Instant::now() + duration;
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for connection in 0..phase.connections.count() {
+        if phase.call == Call::Stream {
+            let phase = phase.clone();
+            let next = next.clone();
+            workers.spawn(async move { stream(&phase, connection, &next, deadline).await });
+            continue;
+        }
+        for _ in 0..phase.in_flight {
+            let phase = phase.clone();
+            let next = next.clone();
+            workers.spawn(async move {
+                let mut tally = Tally::new();
+                while Instant::now() < deadline {
+                    let started = Instant::now();
+                    let outcome = once(&phase, connection, &next).await;
+                    tally.record(started.elapsed(), outcome);
+                }
+                tally
+            });
+        }
+    }
+    let mut total = Tally::new();
+    while let Some(done) = workers.join_next().await {
+        match done {
+            Ok(tally) => total.merge(tally),
+            Err(error) => total.problem(format!("a worker failed: {error}")),
+        }
+    }
+    total
+}
+
+fn take<'s>(samples: &'s [Sample], next: &AtomicUsize) -> (usize, &'s Sample) {
+    let index = next.fetch_add(1, Ordering::Relaxed) % samples.len();
+    (index, &samples[index])
+}
+
+fn channel(phase: &Phase, connection: usize) -> Channel {
+    match &phase.connections {
+        Connections::Grpc(channels) => channels[connection % channels.len()].clone(),
+        // Only gRPC calls ask for a channel; `run` never pairs them with HTTP.
+        Connections::Http { .. } => unreachable!("gRPC call on an HTTP target"),
+    }
+}
+
+async fn once(phase: &Phase, connection: usize, next: &AtomicUsize) -> Result<Judged, String> {
+    match phase.call {
+        Call::Unary => {
+            let (index, sample) = take(&phase.samples, next);
+            let mut client = TokenValidatorClient::new(channel(phase, connection));
+            let response = client
+                .validate_token(request(sample, &phase.tenant, index))
+                .await
+                .map_err(|status| format!("ValidateToken failed: {status}"))?
+                .into_inner();
+            Ok(Judged::one(check_validation(sample, &response)))
+        }
+        Call::Batch(size) => {
+            let picked: Vec<(usize, &Sample)> =
+                (0..size).map(|_| take(&phase.samples, next)).collect();
+            let requests = picked
+                .iter()
+                .map(|(index, sample)| request(sample, &phase.tenant, *index))
+                .collect();
+            let mut client = TokenValidatorClient::new(channel(phase, connection));
+            let responses = client
+                .validate_batch(pb::ValidateBatchRequest { requests })
+                .await
+                .map_err(|status| format!("ValidateBatch failed: {status}"))?
+                .into_inner()
+                .responses;
+            if responses.len() != picked.len() {
+                return Err(format!(
+                    "ValidateBatch answered {} of {} tokens",
+                    responses.len(),
+                    picked.len()
+                ));
+            }
+            let wrong = picked
+                .iter()
+                .zip(&responses)
+                .filter_map(|((_, sample), response)| check_validation(sample, response))
+                .collect();
+            Ok(Judged {
+                validations: size as u64,
+                wrong,
+            })
+        }
+        Call::Check => {
+            let (_, sample) = take(&phase.samples, next);
+            let mut client = AuthorizationClient::new(channel(phase, connection));
+            let response = client
+                .check(check_request(&sample.token, &phase.tenant))
+                .await
+                .map_err(|status| format!("Check failed: {status}"))?
+                .into_inner();
+            Ok(Judged::one(check_decision(sample, &response)))
+        }
+        Call::Health => {
+            let mut client = HealthClient::new(channel(phase, connection));
+            client
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map_err(|status| format!("Health/Check failed: {status}"))?;
+            Ok(Judged::one(None))
+        }
+        Call::ForwardAuth | Call::NoToken => forward_auth(phase, next).await,
+        Call::Stream => Err("streams are driven by `stream`".into()),
+    }
+}
+
+fn request(sample: &Sample, tenant: &str, index: usize) -> pb::ValidateTokenRequest {
+    pb::ValidateTokenRequest {
+        token: sample.token.to_string(),
+        tenant: tenant.to_owned(),
+        correlation_id: index.to_string(),
+    }
+}
+
+/// Why a `ValidateToken` answer is wrong, if it is.
+fn check_validation(sample: &Sample, response: &pb::ValidateTokenResponse) -> Option<String> {
+    let right = match sample.expect {
+        Expect::Valid => response.valid,
+        Expect::Rejected(reason) => !response.valid && response.reason_code == reason.code(),
+    };
+    (!right).then(|| {
+        format!(
+            "expected {}, got {} {} ({})",
+            expected(sample.expect),
+            if response.valid { "valid" } else { "rejected" },
+            response.reason_code,
+            response.detail
+        )
+    })
+}
+
+fn expected(expect: Expect) -> String {
+    match expect {
+        Expect::Valid => "valid".into(),
+        Expect::Rejected(reason) => format!("rejected {}", reason.code()),
+    }
+}
+
+fn check_request(token: &str, tenant: &str) -> CheckRequest {
+    use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+    let mut context_extensions = HashMap::new();
+    if !tenant.is_empty() {
+        context_extensions.insert("tenant".to_owned(), tenant.to_owned());
+    }
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                http: Some(HttpRequest {
+                    method: "GET".into(),
+                    path: "/bench".into(),
+                    headers: HashMap::from([(
+                        "authorization".to_owned(),
+                        format!("Bearer {token}"),
+                    )]),
+                    ..HttpRequest::default()
+                }),
+                ..Request::default()
+            }),
+            context_extensions,
+            ..AttributeContext::default()
+        }),
+    }
+}
+
+/// Why a `Check` answer is wrong: an allow for a valid token, a denial naming the expected
+/// reason for the others.
+fn check_decision(sample: &Sample, response: &CheckResponse) -> Option<String> {
+    let allowed = response
+        .status
+        .as_ref()
+        .is_some_and(|status| status.code == 0);
+    let denied_code = match &response.http_response {
+        Some(HttpResponse::DeniedResponse(denied)) => error_code(&denied.body),
+        _ => None,
+    };
+    judge_gateway(sample.expect, allowed, denied_code)
+}
+
+fn error_code(body: &str) -> Option<String> {
+    let body: serde_json::Value = serde_json::from_str(body).ok()?;
+    body.get("error")?.as_str().map(str::to_owned)
+}
+
+fn judge_gateway(expect: Expect, allowed: bool, denied_code: Option<String>) -> Option<String> {
+    let right = match expect {
+        Expect::Valid => allowed,
+        Expect::Rejected(reason) => !allowed && denied_code.as_deref() == Some(reason.code()),
+    };
+    (!right).then(|| {
+        format!(
+            "expected {}, got {}",
+            expected(expect),
+            if allowed {
+                "allowed".to_owned()
+            } else {
+                format!("denied {}", denied_code.unwrap_or_default())
+            }
+        )
+    })
+}
+
+async fn forward_auth(phase: &Phase, next: &AtomicUsize) -> Result<Judged, String> {
+    let Connections::Http { client, url } = &phase.connections else {
+        return Err("forward-auth needs an http:// address".into());
+    };
+    let mut request = client.get(url);
+    let sample = (phase.call == Call::ForwardAuth).then(|| take(&phase.samples, next).1);
+    if let Some(sample) = sample {
+        request = request.header("authorization", format!("Bearer {}", sample.token));
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|error| format!("GET /auth failed: {error}"))?;
+    let allowed = response.status() == reqwest::StatusCode::OK;
+    let body = response
+        .text()
+        .await
+        .map_err(|error| format!("GET /auth body: {error}"))?;
+    let problem = match sample {
+        Some(sample) => judge_gateway(sample.expect, allowed, error_code(&body)),
+        None => allowed.then(|| "a request without a token was allowed".to_owned()),
+    };
+    Ok(Judged::one(problem))
+}
+
+/// One stream on one connection with `in_flight` tokens outstanding; answers come back in
+/// request order, so each is matched to the oldest outstanding token.
+async fn stream(phase: &Phase, connection: usize, next: &AtomicUsize, deadline: Instant) -> Tally {
+    let mut tally = Tally::new();
+    let (sender, receiver) = tokio::sync::mpsc::channel(phase.in_flight);
+    let mut client = TokenValidatorClient::new(channel(phase, connection));
+    let outstanding = Arc::new(std::sync::Mutex::new(VecDeque::new()));
+    let permits = Arc::new(tokio::sync::Semaphore::new(phase.in_flight));
+    let feeder = {
+        let (phase, outstanding, permits) = (phase.clone(), outstanding.clone(), permits.clone());
+        let start = next.fetch_add(1, Ordering::Relaxed);
+        async move {
+            let mut turn = start;
+            while Instant::now() < deadline {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    return;
+                };
+                permit.forget();
+                let index = turn % phase.samples.len();
+                turn += 1;
+                let sample = &phase.samples[index];
+                if let Ok(mut queue) = outstanding.lock() {
+                    queue.push_back((index, Instant::now()));
+                }
+                if sender
+                    .send(request(sample, &phase.tenant, index))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+        }
+    };
+    let feeder = tokio::spawn(feeder);
+    let inbound = tokio_stream::wrappers::ReceiverStream::new(receiver);
+    let mut answers = match client.validate_stream(inbound).await {
+        Ok(response) => response.into_inner(),
+        Err(status) => {
+            tally.record(
+                Duration::ZERO,
+                Err(format!("ValidateStream failed: {status}")),
+            );
+            feeder.abort();
+            return tally;
+        }
+    };
+    while let Some(answer) = answers.next().await {
+        let sent = outstanding
+            .lock()
+            .ok()
+            .and_then(|mut queue| queue.pop_front());
+        permits.add_permits(1);
+        let Some((index, sent_at)) = sent else {
+            tally.record(Duration::ZERO, Err("an answer nobody asked for".into()));
+            break;
+        };
+        let outcome = match answer {
+            Ok(response) if response.correlation_id != index.to_string() => Err(format!(
+                "answers out of order: expected correlation id {index}, got {}",
+                response.correlation_id
+            )),
+            Ok(response) => Ok(Judged::one(check_validation(
+                &phase.samples[index],
+                &response,
+            ))),
+            Err(status) => Err(format!("ValidateStream answer failed: {status}")),
+        };
+        let failed = outcome.is_err();
+        tally.record(sent_at.elapsed(), outcome);
+        if failed {
+            break;
+        }
+    }
+    feeder.abort();
+    tally
+}

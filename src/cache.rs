@@ -1,0 +1,213 @@
+//! The verified-token cache: valid verdicts, keyed by a SHA-256 digest of the tenant asked for
+//! and the token bytes, so a gateway that sends the same token on every request of a signed-in
+//! user pays for its signature once.
+//!
+//! An entry is only ever a shortcut to the verdict the core would give now:
+//! - it remembers the exact key set and policy it was verified with (the tenant's
+//!   [`ActiveKeys`]) and, for tokens routed by issuer, the issuer index; a reload, refresh or
+//!   rotation replaces those, and the entry no longer matches;
+//! - `exp`, `nbf`, `iat` and `max_lifetime` are checked again on every hit, and so is the age of
+//!   the tenant's keys (`max_stale`);
+//! - it lives until the earlier of the token's `exp` and `max_ttl`;
+//! - only valid verdicts are cached, so a key that appears is seen at once.
+//!
+//! Entries are bounded by count and by bytes (one weight covers both), sharded so that
+//! concurrent hits do not serialise ([`quick_cache`], chosen by measurement: see
+//! `PERFORMANCE.md`).
+
+use std::sync::{Arc, Weak};
+
+use bytes::Bytes;
+use quick_cache::sync::Cache;
+use quick_cache::{DefaultHashBuilder, Lifecycle, Weighter};
+
+use crate::config::CacheSettings;
+use crate::policy::TokenTimes;
+use crate::tenant::{ActiveKeys, Tenant};
+
+/// The cache key: SHA-256 over the requested tenant id (length-prefixed) and the token.
+pub type CacheKey = [u8; 32];
+
+/// The key for one request.
+pub fn key(tenant: &str, token: &str) -> CacheKey {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(&(tenant.len() as u64).to_le_bytes());
+    context.update(tenant.as_bytes());
+    context.update(token.as_bytes());
+    let mut key = [0; 32];
+    key.copy_from_slice(context.finish().as_ref());
+    key
+}
+
+/// A valid verdict and what it was established with.
+#[derive(Debug)]
+pub struct Entry {
+    /// The tenant that accepted the token.
+    pub tenant: Arc<Tenant>,
+    /// The key set and policy the signature and claims were checked with.
+    pub keys: Weak<ActiveKeys>,
+    /// For a token routed by its issuer: the issuer index that chose the tenant.
+    pub routing: Option<Weak<()>>,
+    /// The token's time claims, checked again on every hit.
+    pub times: TokenTimes,
+    /// The entry is not used at or after this time (seconds since the epoch).
+    pub until: i64,
+    /// `sub`.
+    pub subject: Box<str>,
+    /// `iss`.
+    pub issuer: Box<str>,
+    /// The key id that verified the token.
+    pub key_id: Box<str>,
+    /// The header `alg`.
+    pub algorithm: Box<str>,
+    /// `exp` as the verdict reports it.
+    pub expires_at: i64,
+    /// The payload as it was in the token.
+    pub claims_json: Bytes,
+}
+
+impl Entry {
+    /// An estimate of the memory the entry holds, for the byte bound.
+    fn weight(&self) -> u64 {
+        const OVERHEAD: usize = std::mem::size_of::<Entry>()
+            + std::mem::size_of::<CacheKey>()
+            // the Arc header, and the cache's own slot
+            + 2 * std::mem::size_of::<usize>()
+            + 32;
+        (OVERHEAD
+            + self.subject.len()
+            + self.issuer.len()
+            + self.key_id.len()
+            + self.algorithm.len()
+            + self.claims_json.len()) as u64
+    }
+}
+
+/// Weighs an entry so that one weight bounds both bytes and count: each entry weighs at least
+/// `max_bytes / max_entries`, so no more than `max_entries` fit.
+#[derive(Clone, Copy, Debug)]
+struct Weight {
+    least: u64,
+}
+
+impl Weighter<CacheKey, Arc<Entry>> for Weight {
+    fn weight(&self, _key: &CacheKey, entry: &Arc<Entry>) -> u64 {
+        entry.weight().max(self.least)
+    }
+}
+
+/// Counts capacity evictions (not invalidations, which are removals).
+#[derive(Clone, Debug)]
+struct CountEvictions {
+    evictions: metrics::Counter,
+}
+
+impl Lifecycle<CacheKey, Arc<Entry>> for CountEvictions {
+    type RequestState = ();
+
+    fn on_evict(&self, _state: &mut Self::RequestState, _key: CacheKey, _entry: Arc<Entry>) {
+        self.evictions.increment(1);
+    }
+}
+
+/// The bounded, sharded cache of valid verdicts.
+pub struct TokenCache {
+    entries: Cache<CacheKey, Arc<Entry>, Weight, DefaultHashBuilder, CountEvictions>,
+    max_ttl: i64,
+    hits: metrics::Counter,
+    misses: metrics::Counter,
+    size: metrics::Gauge,
+}
+
+impl std::fmt::Debug for TokenCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenCache")
+            .field("entries", &self.entries.len())
+            .field("max_ttl", &self.max_ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenCache {
+    /// A cache for these settings, or none when it is disabled.
+    pub fn new(settings: &CacheSettings) -> Option<Self> {
+        if !settings.enabled || settings.max_entries == 0 {
+            return None;
+        }
+        let max_entries = settings.max_entries as u64;
+        let weight = Weight {
+            least: (settings.max_bytes / max_entries).max(1),
+        };
+        let lifecycle = CountEvictions {
+            evictions: metrics::counter!("tokengate_cache_evictions_total"),
+        };
+        Some(Self {
+            entries: Cache::with(
+                settings.max_entries,
+                settings.max_bytes,
+                weight,
+                DefaultHashBuilder::default(),
+                lifecycle,
+            ),
+            max_ttl: i64::try_from(settings.max_ttl.as_secs()).unwrap_or(i64::MAX),
+            hits: metrics::counter!("tokengate_cache_requests_total", "result" => "hit"),
+            misses: metrics::counter!("tokengate_cache_requests_total", "result" => "miss"),
+            size: metrics::gauge!("tokengate_cache_entries"),
+        })
+    }
+
+    /// The entry for `key` if `holds` says it is still good and it is not past its time; an
+    /// entry that no longer holds is removed. Counts a hit or a miss.
+    pub fn lookup(
+        &self,
+        key: &CacheKey,
+        now: i64,
+        holds: impl FnOnce(&Entry) -> bool,
+    ) -> Option<Arc<Entry>> {
+        let Some(entry) = self.entries.get(key) else {
+            self.misses.increment(1);
+            return None;
+        };
+        if now < entry.until && holds(&entry) {
+            self.hits.increment(1);
+            return Some(entry);
+        }
+        self.misses.increment(1);
+        self.entries.remove(key);
+        None
+    }
+
+    /// Remembers a valid verdict until the earlier of `exp` and `max_ttl` from now.
+    pub fn insert(&self, key: CacheKey, mut entry: Entry, now: i64) {
+        let ttl_end = now.saturating_add(self.max_ttl);
+        entry.until = match entry.times.exp {
+            // exp is a float NumericDate; the time check on each hit is exact, this only bounds
+            // how long the entry is kept.
+            Some(exp) if exp.is_finite() => ttl_end.min(exp.ceil() as i64),
+            _ => ttl_end,
+        };
+        if entry.until > now {
+            self.entries.insert(key, Arc::new(entry));
+        }
+    }
+
+    /// Sets the entries gauge (before a scrape).
+    pub fn update_gauges(&self) {
+        self.size.set(self.entries.len() as f64);
+    }
+
+    /// How many entries are held.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no entry is held.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The estimated bytes the entries hold.
+    pub fn weight(&self) -> u64 {
+        self.entries.weight()
+    }
+}
