@@ -403,6 +403,11 @@ impl Registry {
         (registry, fresh)
     }
 
+    /// How many verdicts the token cache holds (0 when it is off).
+    pub fn cache_len(&self) -> usize {
+        self.cache.as_ref().map_or(0, TokenCache::len)
+    }
+
     /// Most tokens in one batch call.
     pub fn max_batch_size(&self) -> usize {
         self.max_batch_size
