@@ -1,9 +1,15 @@
-//! Full tokengate validation beside the raw `ring` verification of the same signature, and beside
-//! jsonwebtoken's `decode` (another library doing the same job), measured in the same run.
+//! Full tokengate validation of one token beside its baselines, measured in the same run, for
+//! every algorithm tokengate supports (RS256, PS256, ES256, ES384, EdDSA, HS256):
+//! - `backend_verify`: the signature check alone, through tokengate's crypto seam with the key
+//!   prepared once (ring by default; aws-lc-rs with `--features aws-lc`);
+//! - `ring_verify`: raw `ring` on the same signature, as a user of ring would call it;
+//! - `tokengate_validate`: the whole core (decode, strict JSON, tenant, key, signature, claims,
+//!   verdict), cache off; `tokengate_validate_cached`: the same token answered by the cache;
+//! - `jsonwebtoken_aws_lc_rs` and `jsonwebtoken_rust_crypto`: another library's `decode` with
+//!   each of its backends (each process can use one, so the second runs in a child process).
 //!
-//! The printed "overhead" is everything that is not cryptography: decoding, strict JSON, tenant
-//! choice, key lookup, claim checks and building the verdict. Run with
-//! `cargo bench --bench verify` (add `-- --quick` for a faster, noisier run).
+//! Run with `cargo bench --bench verify` (add `-- --quick` for a faster, noisier run); with
+//! `--features aws-lc` for the aws-lc backend. The ratios at the end use medians of this run.
 
 use std::hint::black_box;
 use std::path::Path;
@@ -13,7 +19,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use criterion::Criterion;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use ring::signature;
+use ring::{hmac, signature};
 use serde_json::{Value, json};
 use tokengate::config::Config;
 use tokengate::tenant::Registry;
@@ -21,6 +27,9 @@ use tokengate::tenant::Registry;
 const NOW: i64 = 1_800_000_000;
 const ISSUER: &str = "https://login.example.com/tenant/v2.0";
 const AUDIENCE: &str = "api://orders";
+const SECRET: &[u8] = b"a 32-byte benchmark HMAC secret!";
+/// Set in the child process that measures jsonwebtoken's RustCrypto backend.
+const CHILD_BACKEND: &str = "TOKENGATE_BENCH_JWT_BACKEND";
 
 struct Case {
     name: &'static str,
@@ -30,27 +39,37 @@ struct Case {
     decoding: DecodingKey,
 }
 
-fn case(name: &'static str, file: &str, alg: Algorithm) -> Case {
-    let pem = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/data")
-            .join(file),
-    )
-    .expect("fixture");
-    let (encoding, decoding) = match alg {
-        Algorithm::RS256 => (
-            EncodingKey::from_rsa_pem(&pem).expect("rsa"),
-            None::<DecodingKey>,
-        ),
-        _ => (EncodingKey::from_ec_pem(&pem).expect("ec"), None),
+fn case(name: &'static str, file: Option<&str>, alg: Algorithm) -> Case {
+    let encoding = match file {
+        Some(file) => {
+            let pem = std::fs::read(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/data")
+                    .join(file),
+            )
+            .expect("fixture");
+            match alg {
+                Algorithm::RS256 | Algorithm::PS256 => EncodingKey::from_rsa_pem(&pem),
+                Algorithm::EdDSA => EncodingKey::from_ed_pem(&pem),
+                _ => EncodingKey::from_ec_pem(&pem),
+            }
+            .expect("fixture key")
+        }
+        None => EncodingKey::from_secret(SECRET).expect("secret"),
     };
-    let _ = decoding;
-    let mut jwk =
-        serde_json::to_value(Jwk::from_encoding_key(&encoding, alg).expect("jwk")).expect("json");
+    let mut jwk = match file {
+        Some(_) => serde_json::to_value(Jwk::from_encoding_key(&encoding, alg).expect("jwk"))
+            .expect("json"),
+        None => json!({"kty": "oct", "k": B64.encode(SECRET)}),
+    };
     jwk["kid"] = json!(name);
+    jwk["alg"] = json!(format!("{alg:?}"));
     jwk["use"] = json!("sig");
-    let decoding = DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).expect("jwk"))
-        .expect("decoding key");
+    let decoding = match file {
+        Some(_) => DecodingKey::from_jwk(&serde_json::from_value(jwk.clone()).expect("jwk"))
+            .expect("decoding key"),
+        None => DecodingKey::from_secret(SECRET).expect("secret"),
+    };
     // A realistic access token: Entra-like v2 claims.
     let claims = json!({
         "aud": AUDIENCE, "iss": ISSUER, "iat": NOW, "nbf": NOW, "exp": NOW + 3600,
@@ -73,104 +92,170 @@ fn case(name: &'static str, file: &str, alg: Algorithm) -> Case {
     }
 }
 
-fn registry(cases: &[Case]) -> Registry {
+fn cases() -> Vec<Case> {
+    vec![
+        case("rs256", Some("rsa2048-a.pem"), Algorithm::RS256),
+        case("ps256", Some("rsa2048-a.pem"), Algorithm::PS256),
+        case("es256", Some("ec-p256.pem"), Algorithm::ES256),
+        case("es384", Some("ec-p384.pem"), Algorithm::ES384),
+        case("eddsa", Some("ed25519.pem"), Algorithm::EdDSA),
+        case("hs256", None, Algorithm::HS256),
+    ]
+}
+
+/// The benchmark tenant; `cache` on or off (off: every call verifies the signature).
+fn tenant_registry(cases: &[Case], cache: bool) -> Registry {
     let keys: Vec<&Value> = cases.iter().map(|case| &case.jwk).collect();
     let yaml = format!(
-        "tenants:\n  - id: bench\n    issuers: [\"{ISSUER}\"]\n    audiences: [\"{AUDIENCE}\"]\n    algorithms: [RS256, ES256]\n    required_claims:\n      - {{ claim: scp, values: [orders.read], separator: \" \" }}\n    jwks: {}\n",
+        "cache: {{ enabled: {cache} }}\ntenants:\n  - id: bench\n    issuers: [\"{ISSUER}\"]\n    audiences: [\"{AUDIENCE}\"]\n    algorithms: [RS256, PS256, ES256, ES384, EdDSA, HS256]\n    required_claims:\n      - {{ claim: scp, values: [orders.read], separator: \" \" }}\n    jwks: {}\n",
         json!({ "keys": keys })
     );
     let config = Config::parse(&yaml, None, Path::new(".")).expect("config");
     Registry::new(&config, NOW)
 }
 
-/// The raw ring verification tokengate performs for this token, and nothing else.
-fn ring_verify(case: &Case, message: &[u8], signature_bytes: &[u8]) -> bool {
-    let field = |name: &str| {
-        B64.decode(case.jwk[name].as_str().unwrap_or_default())
-            .unwrap_or_default()
-    };
+/// The key of a case in the form raw ring takes, prepared once.
+enum RingKey {
+    Rsa(Vec<u8>, Vec<u8>, &'static signature::RsaParameters),
+    Unparsed(Vec<u8>, &'static dyn signature::VerificationAlgorithm),
+    Hmac(hmac::Key),
+}
+
+fn field(jwk: &Value, name: &str) -> Vec<u8> {
+    B64.decode(jwk[name].as_str().unwrap_or_default())
+        .unwrap_or_default()
+}
+
+fn ring_key(case: &Case) -> RingKey {
+    let point = || [vec![4u8], field(&case.jwk, "x"), field(&case.jwk, "y")].concat();
     match case.alg {
-        Algorithm::RS256 => {
-            let (n, e) = (field("n"), field("e"));
-            signature::RsaPublicKeyComponents { n: &n, e: &e }
-                .verify(
-                    &signature::RSA_PKCS1_2048_8192_SHA256,
-                    message,
-                    signature_bytes,
-                )
-                .is_ok()
-        }
-        _ => {
-            let mut point = vec![4u8];
-            point.extend(field("x"));
-            point.extend(field("y"));
-            signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &point)
-                .verify(message, signature_bytes)
-                .is_ok()
-        }
+        Algorithm::RS256 => RingKey::Rsa(
+            field(&case.jwk, "n"),
+            field(&case.jwk, "e"),
+            &signature::RSA_PKCS1_2048_8192_SHA256,
+        ),
+        Algorithm::PS256 => RingKey::Rsa(
+            field(&case.jwk, "n"),
+            field(&case.jwk, "e"),
+            &signature::RSA_PSS_2048_8192_SHA256,
+        ),
+        Algorithm::ES256 => RingKey::Unparsed(point(), &signature::ECDSA_P256_SHA256_FIXED),
+        Algorithm::ES384 => RingKey::Unparsed(point(), &signature::ECDSA_P384_SHA384_FIXED),
+        Algorithm::EdDSA => RingKey::Unparsed(field(&case.jwk, "x"), &signature::ED25519),
+        _ => RingKey::Hmac(hmac::Key::new(hmac::HMAC_SHA256, SECRET)),
     }
 }
 
+fn ring_verify(key: &RingKey, message: &[u8], signature_bytes: &[u8]) -> bool {
+    match key {
+        RingKey::Rsa(n, e, parameters) => signature::RsaPublicKeyComponents { n, e }
+            .verify(parameters, message, signature_bytes)
+            .is_ok(),
+        RingKey::Unparsed(bytes, algorithm) => signature::UnparsedPublicKey::new(*algorithm, bytes)
+            .verify(message, signature_bytes)
+            .is_ok(),
+        RingKey::Hmac(key) => hmac::verify(key, message, signature_bytes).is_ok(),
+    }
+}
+
+/// The same key through tokengate's crypto seam (the backend this build verifies with).
+fn backend_key(
+    case: &Case,
+) -> (
+    tokengate::crypto::PublicKey,
+    tokengate::algorithm::Algorithm,
+) {
+    use tokengate::crypto::{Components, PublicKey};
+    let algorithm =
+        tokengate::algorithm::Algorithm::from_name(&format!("{:?}", case.alg)).expect("algorithm");
+    let (n, e, x) = (
+        field(&case.jwk, "n"),
+        field(&case.jwk, "e"),
+        field(&case.jwk, "x"),
+    );
+    let point = [vec![4u8], x.clone(), field(&case.jwk, "y")].concat();
+    let components = match case.alg {
+        Algorithm::RS256 | Algorithm::PS256 => Components::Rsa { n: &n, e: &e },
+        Algorithm::ES256 | Algorithm::ES384 => Components::Ec { point: &point },
+        Algorithm::EdDSA => Components::Ed25519 { public: &x },
+        _ => Components::Secret { secret: SECRET },
+    };
+    let key = PublicKey::new(
+        &components,
+        tokengate::algorithm::AlgorithmSet::only(algorithm),
+    )
+    .expect("backend key");
+    (key, algorithm)
+}
+
+fn validation(case: &Case) -> Validation {
+    let mut validation = Validation::new(case.alg);
+    validation.set_audience(&[AUDIENCE]);
+    validation.set_issuer(&[ISSUER]);
+    validation.validate_exp = false; // its clock is the real one; the token's dates are pinned
+    validation.validate_nbf = false;
+    validation
+}
+
 fn main() {
-    let cases = [
-        case("rs256", "rsa2048-a.pem", Algorithm::RS256),
-        case("es256", "ec-p256.pem", Algorithm::ES256),
-    ];
-    let registry = registry(&cases);
+    let child = std::env::var(CHILD_BACKEND).is_ok();
+    let provider = if child {
+        &jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER
+    } else {
+        &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER
+    };
+    let _ = provider.install_default();
+    let jwt_name = if child {
+        "jsonwebtoken_rust_crypto"
+    } else {
+        "jsonwebtoken_aws_lc_rs"
+    };
+    let cases = cases();
+    let registry = tenant_registry(&cases, false);
+    let cached = tenant_registry(&cases, true);
     let mut criterion = Criterion::default().configure_from_args();
     for case in &cases {
         assert!(
             registry.validate(&case.token, "", NOW).valid,
-            "the bench token must be valid"
+            "the {} bench token must be valid",
+            case.name
         );
+        assert!(cached.validate(&case.token, "", NOW).valid);
         let (message, signature_b64) = case.token.rsplit_once('.').expect("token");
         let signature_bytes = B64.decode(signature_b64).expect("signature");
-        // Decoded key material, prepared once like tokengate's key set does at load time.
-        assert!(ring_verify(case, message.as_bytes(), &signature_bytes));
-        let field = |name: &str| {
-            B64.decode(case.jwk[name].as_str().unwrap_or_default())
-                .unwrap_or_default()
-        };
-        let (n, e, point) = (field("n"), field("e"), {
-            let mut point = vec![4u8];
-            point.extend(field("x"));
-            point.extend(field("y"));
-            point
-        });
-        let mut validation = Validation::new(case.alg);
-        validation.set_audience(&[AUDIENCE]);
-        validation.set_issuer(&[ISSUER]);
-        validation.validate_exp = false; // its clock is the real one; the token's dates are pinned
-        validation.validate_nbf = false;
+        let ring = ring_key(case);
+        assert!(ring_verify(&ring, message.as_bytes(), &signature_bytes));
+        let (backend, algorithm) = backend_key(case);
+        assert!(backend.verify(algorithm, message.as_bytes(), &signature_bytes));
+        let validation = validation(case);
         let mut group = criterion.benchmark_group(case.name);
-        group.bench_function("ring_verify", |b| {
-            b.iter(|| match case.alg {
-                Algorithm::RS256 => signature::RsaPublicKeyComponents { n: &n, e: &e }
-                    .verify(
-                        &signature::RSA_PKCS1_2048_8192_SHA256,
+        if !child {
+            group.bench_function("backend_verify", |b| {
+                b.iter(|| {
+                    backend.verify(
+                        algorithm,
                         black_box(message.as_bytes()),
                         black_box(&signature_bytes),
                     )
-                    .is_ok(),
-                _ => signature::UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, &point)
-                    .verify(black_box(message.as_bytes()), black_box(&signature_bytes))
-                    .is_ok(),
-            })
-        });
-        group.bench_function("tokengate_decode_parse", |b| {
-            b.iter(|| {
-                let decoded = tokengate::token::DecodedToken::decode(
-                    black_box(&case.token),
-                    &tokengate::token::Limits::default(),
-                )
-                .expect("decode");
-                decoded.parse().map(|parsed| parsed.claims.exp).ok()
-            })
-        });
-        group.bench_function("tokengate_validate", |b| {
-            b.iter(|| registry.validate(black_box(&case.token), "", NOW).valid)
-        });
-        group.bench_function("jsonwebtoken_decode", |b| {
+                })
+            });
+            group.bench_function("ring_verify", |b| {
+                b.iter(|| {
+                    ring_verify(
+                        &ring,
+                        black_box(message.as_bytes()),
+                        black_box(&signature_bytes),
+                    )
+                })
+            });
+            group.bench_function("tokengate_validate", |b| {
+                b.iter(|| registry.validate(black_box(&case.token), "", NOW).valid)
+            });
+            group.bench_function("tokengate_validate_cached", |b| {
+                b.iter(|| cached.validate(black_box(&case.token), "", NOW).valid)
+            });
+        }
+        group.bench_function(jwt_name, |b| {
             b.iter(|| {
                 jsonwebtoken::decode::<Value>(black_box(&case.token), &case.decoding, &validation)
                     .is_ok()
@@ -180,39 +265,75 @@ fn main() {
     }
     criterion.final_summary();
     // In smoke mode (`cargo test --benches`) nothing was measured, so there is nothing to compare.
-    if std::env::args().any(|arg| arg == "--bench") {
+    if std::env::args().any(|arg| arg == "--bench") && !child {
+        measure_rust_crypto_in_a_child();
         print_ratios(&cases);
+    }
+}
+
+/// jsonwebtoken picks one backend per process: measure the other one in a child process with
+/// the same criterion arguments, restricted to its benchmarks.
+fn measure_rust_crypto_in_a_child() {
+    let Ok(me) = std::env::current_exe() else {
+        return;
+    };
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    args.push("jsonwebtoken_rust_crypto".into());
+    let status = std::process::Command::new(me)
+        .args(args)
+        .env(CHILD_BACKEND, "rust_crypto")
+        .status();
+    if !status.is_ok_and(|status| status.success()) {
+        eprintln!("the jsonwebtoken rust_crypto measurement failed");
     }
 }
 
 /// Reads criterion's estimates of this run and prints tokengate against its baselines.
 fn print_ratios(cases: &[Case]) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/criterion");
-    let mean = |group: &str, bench: &str| -> Option<f64> {
+    let median = |group: &str, bench: &str| -> Option<f64> {
         let text = std::fs::read_to_string(root.join(group).join(bench).join("new/estimates.json"))
             .ok()?;
         let value: Value = serde_json::from_str(&text).ok()?;
         value["median"]["point_estimate"].as_f64()
     };
-    println!("\n== tokengate vs baselines (same run, median time per token)");
+    let us =
+        |ns: Option<f64>| ns.map_or_else(|| "-".to_owned(), |ns| format!("{:.2} µs", ns / 1000.0));
+    println!(
+        "\n== tokengate ({} backend) vs baselines, same run, median time per token",
+        tokengate::crypto::BACKEND
+    );
+    println!(
+        "{:<7}{:>11}{:>11}{:>12}{:>10}{:>11}{:>12}{:>12}{:>13}",
+        "",
+        "backend",
+        "ring",
+        "tokengate",
+        "× backend",
+        "overhead",
+        "cached",
+        "jwt aws-lc",
+        "jwt rustcr."
+    );
     for case in cases {
-        let (Some(ring), Some(full), Some(jwt)) = (
-            mean(case.name, "ring_verify"),
-            mean(case.name, "tokengate_validate"),
-            mean(case.name, "jsonwebtoken_decode"),
+        let (Some(backend), Some(full)) = (
+            median(case.name, "backend_verify"),
+            median(case.name, "tokengate_validate"),
         ) else {
             println!("{}: no estimates (was the group filtered out?)", case.name);
             continue;
         };
         println!(
-            "{}: ring {:.2} µs | tokengate {:.2} µs (x{:.3} of ring, overhead {:.2} µs) | jsonwebtoken {:.2} µs (tokengate is x{:.2} faster)",
+            "{:<7}{:>11}{:>11}{:>12}{:>10.3}{:>11}{:>12}{:>12}{:>13}",
             case.name,
-            ring / 1000.0,
-            full / 1000.0,
-            full / ring,
-            (full - ring) / 1000.0,
-            jwt / 1000.0,
-            jwt / full
+            us(Some(backend)),
+            us(median(case.name, "ring_verify")),
+            us(Some(full)),
+            full / backend,
+            us(Some(full - backend)),
+            us(median(case.name, "tokengate_validate_cached")),
+            us(median(case.name, "jsonwebtoken_aws_lc_rs")),
+            us(median(case.name, "jsonwebtoken_rust_crypto")),
         );
     }
 }

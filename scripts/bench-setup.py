@@ -98,7 +98,8 @@ def main() -> None:
     parser.add_argument("--tenants", type=int, default=1)
     parser.add_argument("--keys", type=int, default=1)
     parser.add_argument("--claims-bytes", type=int, default=0, help="pad each token's claims")
-    parser.add_argument("--cache", choices=["on", "off"], default="on")
+    parser.add_argument("--cache", choices=["on", "off", "omit"], default="on",
+                        help="omit: write no cache block (for builds that predate it)")
     parser.add_argument("--max-entries", type=int, default=100000)
     parser.add_argument("--listen", default="127.0.0.1:50061")
     parser.add_argument("--metrics-listen", default="127.0.0.1:9461")
@@ -119,11 +120,14 @@ def main() -> None:
         "ext_authz:",
         f'  forward_auth_listen: "{args.forward_auth_listen}"',
         "  claims_to_headers: { sub: x-jwt-sub }",
-        "cache:",
-        f"  enabled: {'true' if args.cache == 'on' else 'false'}",
-        f"  max_entries: {args.max_entries}",
-        "tenants:",
     ]
+    if args.cache != "omit":
+        lines += [
+            "cache:",
+            f"  enabled: {'true' if args.cache == 'on' else 'false'}",
+            f"  max_entries: {args.max_entries}",
+        ]
+    lines += ["tenants:"]
     for t, (issuer, keys) in enumerate(tenants):
         jwks_name = f"jwks-{t}.json"
         with open(os.path.join(args.dir, jwks_name), "w") as out:

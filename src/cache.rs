@@ -30,13 +30,11 @@ pub type CacheKey = [u8; 32];
 
 /// The key for one request.
 pub fn key(tenant: &str, token: &str) -> CacheKey {
-    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-    context.update(&(tenant.len() as u64).to_le_bytes());
-    context.update(tenant.as_bytes());
-    context.update(token.as_bytes());
-    let mut key = [0; 32];
-    key.copy_from_slice(context.finish().as_ref());
-    key
+    crate::crypto::sha256(&[
+        &(tenant.len() as u64).to_le_bytes(),
+        tenant.as_bytes(),
+        token.as_bytes(),
+    ])
 }
 
 /// A valid verdict and what it was established with.

@@ -9,11 +9,11 @@ use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::{hmac, signature};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::algorithm::{Algorithm, AlgorithmSet, KeyFamily};
+use crate::crypto::{Components, PublicKey};
 use crate::json::JsonObject;
 
 /// Largest JWKS document accepted, in bytes.
@@ -45,31 +45,34 @@ impl Default for KeyOptions {
     }
 }
 
-/// The public (or shared-secret) material of one key, in the form `ring` takes.
-enum Material {
-    /// Modulus and exponent, big-endian, without leading zero bytes (ring refuses those).
+/// Key material as read from a JWK, before it is bound to algorithms.
+enum Decoded {
+    /// Modulus and exponent, big-endian, without leading zero bytes.
     Rsa { n: Vec<u8>, e: Vec<u8> },
     /// The uncompressed point `0x04 || x || y`.
     Ec { point: Vec<u8> },
     /// The 32-byte public key.
     Ed25519 { public: Vec<u8> },
-    /// A shared secret, keyed once per bound algorithm.
-    Hmac(Vec<(Algorithm, hmac::Key)>),
+    /// A shared secret.
+    Secret(Vec<u8>),
 }
 
-/// Key material as read from a JWK, before it is bound to algorithms.
-enum Decoded {
-    /// Ready as it is.
-    Public(Material),
-    /// A shared secret; its HMAC keys depend on the algorithms it is bound to.
-    Secret(Vec<u8>),
+impl Decoded {
+    fn components(&self) -> Components<'_> {
+        match self {
+            Self::Rsa { n, e } => Components::Rsa { n, e },
+            Self::Ec { point } => Components::Ec { point },
+            Self::Ed25519 { public } => Components::Ed25519 { public },
+            Self::Secret(secret) => Components::Secret { secret },
+        }
+    }
 }
 
 /// One key, ready to verify signatures.
 pub struct VerifyingKey {
     kid: Option<Box<str>>,
     algorithms: AlgorithmSet,
-    material: Material,
+    material: PublicKey,
 }
 
 impl VerifyingKey {
@@ -94,42 +97,7 @@ impl VerifyingKey {
         {
             return false;
         }
-        match &self.material {
-            Material::Rsa { n, e } => {
-                let parameters: &signature::RsaParameters = match algorithm {
-                    Algorithm::RS256 => &signature::RSA_PKCS1_2048_8192_SHA256,
-                    Algorithm::RS384 => &signature::RSA_PKCS1_2048_8192_SHA384,
-                    Algorithm::RS512 => &signature::RSA_PKCS1_2048_8192_SHA512,
-                    Algorithm::PS256 => &signature::RSA_PSS_2048_8192_SHA256,
-                    Algorithm::PS384 => &signature::RSA_PSS_2048_8192_SHA384,
-                    Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
-                    _ => return false,
-                };
-                signature::RsaPublicKeyComponents { n, e }
-                    .verify(parameters, message, signature)
-                    .is_ok()
-            }
-            Material::Ec { point } => {
-                let algorithm: &'static dyn signature::VerificationAlgorithm = match algorithm {
-                    Algorithm::ES256 => &signature::ECDSA_P256_SHA256_FIXED,
-                    Algorithm::ES384 => &signature::ECDSA_P384_SHA384_FIXED,
-                    _ => return false,
-                };
-                signature::UnparsedPublicKey::new(algorithm, point)
-                    .verify(message, signature)
-                    .is_ok()
-            }
-            Material::Ed25519 { public } => {
-                signature::UnparsedPublicKey::new(&signature::ED25519, public)
-                    .verify(message, signature)
-                    .is_ok()
-            }
-            // Constant-time comparison inside ring.
-            Material::Hmac(keys) => keys
-                .iter()
-                .find(|(bound, _)| *bound == algorithm)
-                .is_some_and(|(_, key)| hmac::verify(key, message, signature).is_ok()),
-        }
+        self.material.verify(algorithm, message, signature)
     }
 }
 
@@ -378,37 +346,21 @@ pub fn parse_jwk(bytes: &[u8], options: &KeyOptions) -> Result<VerifyingKey, Jwk
             "the key is for {bound}, which the tenant's algorithms do not allow{hint}"
         )));
     }
-    let material = match decoded {
-        Decoded::Secret(secret) => {
-            // HMAC keys must be at least as long as the hash output (RFC 7518 §3.2).
-            let required_len = algorithms
-                .iter()
-                .filter_map(Algorithm::fixed_signature_len)
-                .max()
-                .unwrap_or(0);
-            if secret.len() < required_len {
-                return Err(fail(format!(
-                    "the shared secret is {} bytes; {algorithms} needs at least {required_len}",
-                    secret.len()
-                )));
-            }
-            Material::Hmac(
-                algorithms
-                    .iter()
-                    .filter_map(|algorithm| {
-                        let hmac_algorithm = match algorithm {
-                            Algorithm::HS256 => hmac::HMAC_SHA256,
-                            Algorithm::HS384 => hmac::HMAC_SHA384,
-                            Algorithm::HS512 => hmac::HMAC_SHA512,
-                            _ => return None,
-                        };
-                        Some((algorithm, hmac::Key::new(hmac_algorithm, &secret)))
-                    })
-                    .collect(),
-            )
+    if let Decoded::Secret(secret) = &decoded {
+        // HMAC keys must be at least as long as the hash output (RFC 7518 §3.2).
+        let required_len = algorithms
+            .iter()
+            .filter_map(Algorithm::fixed_signature_len)
+            .max()
+            .unwrap_or(0);
+        if secret.len() < required_len {
+            return Err(fail(format!(
+                "the shared secret is {} bytes; {algorithms} needs at least {required_len}",
+                secret.len()
+            )));
         }
-        Decoded::Public(material) => material,
-    };
+    }
+    let material = PublicKey::new(&decoded.components(), algorithms).map_err(&fail)?;
     Ok(VerifyingKey {
         kid: kid.map(String::into_boxed_str),
         algorithms,
@@ -447,10 +399,10 @@ fn rsa_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Decoded), String> {
     }
     Ok((
         KeyFamily::Rsa,
-        Decoded::Public(Material::Rsa {
+        Decoded::Rsa {
             n: n_trimmed.to_vec(),
             e: e_trimmed.to_vec(),
-        }),
+        },
     ))
 }
 
@@ -475,7 +427,7 @@ fn ec_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Decoded), String> {
     point.push(0x04);
     point.extend_from_slice(&x);
     point.extend_from_slice(&y);
-    Ok((family, Decoded::Public(Material::Ec { point })))
+    Ok((family, Decoded::Ec { point }))
 }
 
 fn okp_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Decoded), String> {
@@ -493,10 +445,7 @@ fn okp_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Decoded), String> {
     if public.len() != 32 {
         return Err("an Ed25519 public key is 32 bytes".into());
     }
-    Ok((
-        KeyFamily::Ed25519,
-        Decoded::Public(Material::Ed25519 { public }),
-    ))
+    Ok((KeyFamily::Ed25519, Decoded::Ed25519 { public }))
 }
 
 fn hmac_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Decoded), String> {

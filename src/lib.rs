@@ -22,6 +22,7 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod crypto;
 pub mod demo;
 pub mod ext_authz;
 pub mod fetch;

@@ -224,10 +224,10 @@ fn log_change(tenant: &Tenant, keys: &crate::keyset::KeySet) {
 /// `duration` shortened by a random fraction of up to `spread` (0.1 = up to 10 % earlier).
 fn jitter(duration: Duration, spread: f64) -> Duration {
     let mut bytes = [0u8; 4];
-    let random = match ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-    {
-        Ok(()) => f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX),
-        Err(_) => 0.5,
+    let random = if crate::crypto::fill_random(&mut bytes) {
+        f64::from(u32::from_le_bytes(bytes)) / f64::from(u32::MAX)
+    } else {
+        0.5
     };
     duration.mul_f64(1.0 - spread * random)
 }

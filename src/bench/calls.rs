@@ -5,18 +5,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
-use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
-use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, CheckResponse};
+use bytes::BufMut as _;
+use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
 use hdrhistogram::Histogram;
 use tokio_stream::StreamExt as _;
 use tonic::transport::Channel;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
 
 use super::tokens::{Expect, Sample};
+use super::wire::{self, Encoded};
 use crate::pb;
-use crate::pb::token_validator_client::TokenValidatorClient;
 
 /// One kind of call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,6 +137,29 @@ impl Judged {
     }
 }
 
+/// A token with its requests encoded once.
+pub(super) struct Prepared {
+    /// The token and its expected verdict.
+    pub sample: Sample,
+    /// `ValidateTokenRequest` (the correlation id is the token's index).
+    validate: Encoded,
+    /// Envoy `CheckRequest` with the token in `authorization`.
+    check: Encoded,
+}
+
+/// Encodes each token's requests once.
+pub(super) fn prepare(samples: &[Sample], tenant: &str) -> Arc<[Prepared]> {
+    samples
+        .iter()
+        .enumerate()
+        .map(|(index, sample)| Prepared {
+            sample: sample.clone(),
+            validate: Encoded::of(&request(sample, tenant, index)),
+            check: Encoded::of(&check_request(&sample.token, tenant)),
+        })
+        .collect()
+}
+
 /// Everything a phase needs.
 #[derive(Clone)]
 pub(super) struct Phase {
@@ -148,11 +168,9 @@ pub(super) struct Phase {
     /// Where to.
     pub connections: Connections,
     /// Tokens, used in turn.
-    pub samples: Arc<[Sample]>,
+    pub samples: Arc<[Prepared]>,
     /// Calls in flight per connection.
     pub in_flight: usize,
-    /// The tenant asked for (empty: by issuer).
-    pub tenant: String,
 }
 
 /// Makes calls for `duration` and tallies them.
@@ -191,7 +209,7 @@ pub(super) async fn run(phase: &Phase, duration: Duration) -> Tally {
     total
 }
 
-fn take<'s>(samples: &'s [Sample], next: &AtomicUsize) -> (usize, &'s Sample) {
+fn take<'s>(samples: &'s [Prepared], next: &AtomicUsize) -> (usize, &'s Prepared) {
     let index = next.fetch_add(1, Ordering::Relaxed) % samples.len();
     (index, &samples[index])
 }
@@ -207,40 +225,36 @@ fn channel(phase: &Phase, connection: usize) -> Channel {
 async fn once(phase: &Phase, connection: usize, next: &AtomicUsize) -> Result<Judged, String> {
     match phase.call {
         Call::Unary => {
-            let (index, sample) = take(&phase.samples, next);
-            let mut client = TokenValidatorClient::new(channel(phase, connection));
-            let response = client
-                .validate_token(request(sample, &phase.tenant, index))
-                .await
-                .map_err(|status| format!("ValidateToken failed: {status}"))?
-                .into_inner();
-            Ok(Judged::one(check_validation(sample, &response)))
+            let (_, prepared) = take(&phase.samples, next);
+            let answer: wire::Answer = wire::unary(
+                channel(phase, connection),
+                wire::VALIDATE_TOKEN,
+                prepared.validate.clone(),
+            )
+            .await
+            .map_err(|status| format!("ValidateToken failed: {status}"))?;
+            Ok(Judged::one(check_validation(&prepared.sample, &answer)))
         }
         Call::Batch(size) => {
-            let picked: Vec<(usize, &Sample)> =
-                (0..size).map(|_| take(&phase.samples, next)).collect();
-            let requests = picked
-                .iter()
-                .map(|(index, sample)| request(sample, &phase.tenant, *index))
-                .collect();
-            let mut client = TokenValidatorClient::new(channel(phase, connection));
-            let responses = client
-                .validate_batch(pb::ValidateBatchRequest { requests })
-                .await
-                .map_err(|status| format!("ValidateBatch failed: {status}"))?
-                .into_inner()
-                .responses;
-            if responses.len() != picked.len() {
+            let picked: Vec<&Prepared> = (0..size).map(|_| take(&phase.samples, next).1).collect();
+            let answers: wire::Answers = wire::unary(
+                channel(phase, connection),
+                wire::VALIDATE_BATCH,
+                batch_request(&picked),
+            )
+            .await
+            .map_err(|status| format!("ValidateBatch failed: {status}"))?;
+            if answers.responses.len() != picked.len() {
                 return Err(format!(
                     "ValidateBatch answered {} of {} tokens",
-                    responses.len(),
+                    answers.responses.len(),
                     picked.len()
                 ));
             }
             let wrong = picked
                 .iter()
-                .zip(&responses)
-                .filter_map(|((_, sample), response)| check_validation(sample, response))
+                .zip(&answers.responses)
+                .filter_map(|(prepared, answer)| check_validation(&prepared.sample, answer))
                 .collect();
             Ok(Judged {
                 validations: size as u64,
@@ -248,28 +262,41 @@ async fn once(phase: &Phase, connection: usize, next: &AtomicUsize) -> Result<Ju
             })
         }
         Call::Check => {
-            let (_, sample) = take(&phase.samples, next);
-            let mut client = AuthorizationClient::new(channel(phase, connection));
-            let response = client
-                .check(check_request(&sample.token, &phase.tenant))
-                .await
-                .map_err(|status| format!("Check failed: {status}"))?
-                .into_inner();
-            Ok(Judged::one(check_decision(sample, &response)))
+            let (_, prepared) = take(&phase.samples, next);
+            let decision: wire::Decision = wire::unary(
+                channel(phase, connection),
+                wire::CHECK,
+                prepared.check.clone(),
+            )
+            .await
+            .map_err(|status| format!("Check failed: {status}"))?;
+            Ok(Judged::one(check_decision(&prepared.sample, &decision)))
         }
         Call::Health => {
-            let mut client = HealthClient::new(channel(phase, connection));
-            client
-                .check(HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .map_err(|status| format!("Health/Check failed: {status}"))?;
-            Ok(Judged::one(None))
+            let health: wire::Health =
+                wire::unary(channel(phase, connection), wire::HEALTH, Encoded::default())
+                    .await
+                    .map_err(|status| format!("Health/Check failed: {status}"))?;
+            let serving = health.status == 1;
+            Ok(Judged::one((!serving).then(|| {
+                format!("health is {} (not SERVING)", health.status)
+            })))
         }
         Call::ForwardAuth | Call::NoToken => forward_auth(phase, next).await,
         Call::Stream => Err("streams are driven by `stream`".into()),
     }
+}
+
+/// A `ValidateBatchRequest` from pre-encoded requests: each is field 1, length-delimited.
+fn batch_request(picked: &[&Prepared]) -> Encoded {
+    let len: usize = picked.iter().map(|p| p.validate.0.len() + 6).sum();
+    let mut buf = bytes::BytesMut::with_capacity(len);
+    for prepared in picked {
+        prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut buf);
+        prost::encoding::encode_varint(prepared.validate.0.len() as u64, &mut buf);
+        buf.put_slice(&prepared.validate.0);
+    }
+    Encoded(buf.freeze())
 }
 
 fn request(sample: &Sample, tenant: &str, index: usize) -> pb::ValidateTokenRequest {
@@ -281,7 +308,7 @@ fn request(sample: &Sample, tenant: &str, index: usize) -> pb::ValidateTokenRequ
 }
 
 /// Why a `ValidateToken` answer is wrong, if it is.
-fn check_validation(sample: &Sample, response: &pb::ValidateTokenResponse) -> Option<String> {
+fn check_validation(sample: &Sample, response: &wire::Answer) -> Option<String> {
     let right = match sample.expect {
         Expect::Valid => response.valid,
         Expect::Rejected(reason) => !response.valid && response.reason_code == reason.code(),
@@ -332,15 +359,15 @@ fn check_request(token: &str, tenant: &str) -> CheckRequest {
 
 /// Why a `Check` answer is wrong: an allow for a valid token, a denial naming the expected
 /// reason for the others.
-fn check_decision(sample: &Sample, response: &CheckResponse) -> Option<String> {
+fn check_decision(sample: &Sample, response: &wire::Decision) -> Option<String> {
     let allowed = response
         .status
         .as_ref()
         .is_some_and(|status| status.code == 0);
-    let denied_code = match &response.http_response {
-        Some(HttpResponse::DeniedResponse(denied)) => error_code(&denied.body),
-        _ => None,
-    };
+    let denied_code = response
+        .denied_response
+        .as_ref()
+        .and_then(|denied| error_code(&denied.body));
     judge_gateway(sample.expect, allowed, denied_code)
 }
 
@@ -372,7 +399,7 @@ async fn forward_auth(phase: &Phase, next: &AtomicUsize) -> Result<Judged, Strin
         return Err("forward-auth needs an http:// address".into());
     };
     let mut request = client.get(url);
-    let sample = (phase.call == Call::ForwardAuth).then(|| take(&phase.samples, next).1);
+    let sample = (phase.call == Call::ForwardAuth).then(|| &take(&phase.samples, next).1.sample);
     if let Some(sample) = sample {
         request = request.header("authorization", format!("Bearer {}", sample.token));
     }
@@ -397,7 +424,6 @@ async fn forward_auth(phase: &Phase, next: &AtomicUsize) -> Result<Judged, Strin
 async fn stream(phase: &Phase, connection: usize, next: &AtomicUsize, deadline: Instant) -> Tally {
     let mut tally = Tally::new();
     let (sender, receiver) = tokio::sync::mpsc::channel(phase.in_flight);
-    let mut client = TokenValidatorClient::new(channel(phase, connection));
     let outstanding = Arc::new(std::sync::Mutex::new(VecDeque::new()));
     let permits = Arc::new(tokio::sync::Semaphore::new(phase.in_flight));
     let feeder = {
@@ -412,15 +438,11 @@ async fn stream(phase: &Phase, connection: usize, next: &AtomicUsize, deadline: 
                 permit.forget();
                 let index = turn % phase.samples.len();
                 turn += 1;
-                let sample = &phase.samples[index];
                 if let Ok(mut queue) = outstanding.lock() {
                     queue.push_back((index, Instant::now()));
                 }
-                if sender
-                    .send(request(sample, &phase.tenant, index))
-                    .await
-                    .is_err()
-                {
+                let request = phase.samples[index].validate.clone();
+                if sender.send(request).await.is_err() {
                     return;
                 }
             }
@@ -428,8 +450,8 @@ async fn stream(phase: &Phase, connection: usize, next: &AtomicUsize, deadline: 
     };
     let feeder = tokio::spawn(feeder);
     let inbound = tokio_stream::wrappers::ReceiverStream::new(receiver);
-    let mut answers = match client.validate_stream(inbound).await {
-        Ok(response) => response.into_inner(),
+    let mut answers = match wire::stream(channel(phase, connection), inbound).await {
+        Ok(answers) => answers,
         Err(status) => {
             tally.record(
                 Duration::ZERO,
@@ -450,13 +472,13 @@ async fn stream(phase: &Phase, connection: usize, next: &AtomicUsize, deadline: 
             break;
         };
         let outcome = match answer {
-            Ok(response) if response.correlation_id != index.to_string() => Err(format!(
+            Ok(answer) if answer.correlation_id != index.to_string() => Err(format!(
                 "answers out of order: expected correlation id {index}, got {}",
-                response.correlation_id
+                answer.correlation_id
             )),
-            Ok(response) => Ok(Judged::one(check_validation(
-                &phase.samples[index],
-                &response,
+            Ok(answer) => Ok(Judged::one(check_validation(
+                &phase.samples[index].sample,
+                &answer,
             ))),
             Err(status) => Err(format!("ValidateStream answer failed: {status}")),
         };

@@ -11,6 +11,7 @@ mod calls;
 mod cpu;
 mod report;
 pub mod tokens;
+mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -121,9 +122,8 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
     let phase = Phase {
         call,
         connections,
-        samples: samples.clone(),
+        samples: calls::prepare(&samples, &options.tenant),
         in_flight: options.in_flight as usize,
-        tenant: options.tenant.clone(),
     };
     let measured = measure(&phase, options).await;
     let ceiling = if options.no_ceiling {

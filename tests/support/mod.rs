@@ -42,8 +42,18 @@ pub struct TestKey {
     pub encoding: EncodingKey,
 }
 
+/// jsonwebtoken is built with both of its crypto backends (the benchmarks compare them), so each
+/// process picks one: the RustCrypto one, for test tokens.
+pub fn install_jwt_provider() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+    });
+}
+
 impl TestKey {
     pub fn load(file: &str, alg: Algorithm, kid: &str) -> Self {
+        install_jwt_provider();
         let pem = std::fs::read(data(file)).expect("fixture key");
         let encoding = match alg {
             Algorithm::RS256
@@ -65,6 +75,7 @@ impl TestKey {
     }
 
     pub fn hmac(secret: &[u8], alg: Algorithm, kid: &str) -> Self {
+        install_jwt_provider();
         Self {
             kid: kid.into(),
             alg,
