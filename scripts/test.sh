@@ -42,6 +42,11 @@ trap 'rm -f "$log"' EXIT
 set -o pipefail
 cargo test --locked --all-targets 2>&1 | tee "$log"
 
+step "the core and the crypto vectors again with the aws-lc backend (--features aws-lc)"
+cargo clippy --locked --features aws-lc --lib -- -D warnings
+cargo test --locked --features aws-lc --lib --test core --test wycheproof --test crypto_vectors \
+  --test keys --test properties --test cache 2>&1 | tee -a "$log"
+
 step "deploy/, operations and gateways, against real tools (Prometheus, Envoy, nginx, promtool, kubernetes-validate, hadolint)"
 cargo build --locked --bin tokengate --example load
 deploy_status=0
