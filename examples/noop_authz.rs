@@ -21,6 +21,10 @@ use tonic::{Request, Response, Status};
 const STREAM_WINDOW: u32 = 1 << 20;
 const CONNECTION_WINDOW: u32 = 4 << 20;
 
+/// The same allocator as the tokengate binary, so that the floor is not inflated by malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Allows everything.
 struct Noop;
 

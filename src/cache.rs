@@ -139,14 +139,21 @@ impl TokenCache {
         let lifecycle = CountEvictions {
             evictions: metrics::counter!("tokengate_cache_evictions_total"),
         };
+        // More shards than quick_cache's default (4 per core): hits from all cores rarely meet
+        // on one shard's lock (benches/cache.rs).
+        let shards = std::thread::available_parallelism()
+            .map_or(1, std::num::NonZero::get)
+            .saturating_mul(16)
+            .max(64);
+        let options = quick_cache::OptionsBuilder::new()
+            .estimated_items_capacity(settings.max_entries)
+            .weight_capacity(settings.max_bytes)
+            .shards(shards)
+            .build()
+            .inspect_err(|error| tracing::warn!(%error, "the token cache is off"))
+            .ok()?;
         Some(Self {
-            entries: Cache::with(
-                settings.max_entries,
-                settings.max_bytes,
-                weight,
-                DefaultHashBuilder::default(),
-                lifecycle,
-            ),
+            entries: Cache::with_options(options, weight, DefaultHashBuilder::default(), lifecycle),
             max_ttl: i64::try_from(settings.max_ttl.as_secs()).unwrap_or(i64::MAX),
             hits: metrics::counter!("tokengate_cache_requests_total", "result" => "hit"),
             misses: metrics::counter!("tokengate_cache_requests_total", "result" => "miss"),
