@@ -78,7 +78,10 @@ fn candidates() -> Vec<(&'static str, Arc<dyn Candidate>)> {
             Arc::new(quick_cache::sync::Cache::<Key, Arc<u64>>::new(ENTRIES)),
         ),
         ("quick_cache_64_shards", Arc::new(sharded_quick_cache(64))),
-        ("dashmap", Arc::new(dashmap::DashMap::<Key, Arc<u64>>::new())),
+        (
+            "dashmap",
+            Arc::new(dashmap::DashMap::<Key, Arc<u64>>::new()),
+        ),
         (
             "moka",
             Arc::new(moka::sync::Cache::<Key, Arc<u64>>::new(ENTRIES as u64)),

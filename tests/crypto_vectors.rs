@@ -22,7 +22,10 @@ fn hex(text: &str) -> Vec<u8> {
 }
 
 fn trimmed(bytes: Vec<u8>) -> Vec<u8> {
-    let start = bytes.iter().position(|byte| *byte != 0).unwrap_or(bytes.len());
+    let start = bytes
+        .iter()
+        .position(|byte| *byte != 0)
+        .unwrap_or(bytes.len());
     bytes[start..].to_vec()
 }
 
@@ -131,7 +134,11 @@ fn es384_vectors() {
 fn eddsa_vectors() {
     let checked = run("ed25519_test.json", Algorithm::EdDSA, |group| {
         let public = hex(group["publicKey"]["pk"].as_str()?);
-        PublicKey::new(&Components::Ed25519 { public: &public }, only(Algorithm::EdDSA)).ok()
+        PublicKey::new(
+            &Components::Ed25519 { public: &public },
+            only(Algorithm::EdDSA),
+        )
+        .ok()
     });
     assert!(checked > 100, "{checked}");
 }
