@@ -108,6 +108,25 @@ impl Lifecycle<CacheKey, Arc<Entry>> for CountEvictions {
     }
 }
 
+/// Least weight one shard holds: each shard is bounded by its share of `max_bytes`, and an
+/// entry heavier than a shard's share is never admitted, so a shard must hold several of the
+/// largest tokens (16 KiB by default).
+const MIN_SHARD_BYTES: u64 = 256 << 10;
+
+/// More shards than quick_cache's default (4 per core), so that hits from all cores rarely meet
+/// on one shard's lock (benches/cache.rs), but never so many that a shard's share of
+/// `max_bytes` is under [`MIN_SHARD_BYTES`].
+fn shard_count(max_bytes: u64) -> usize {
+    let wanted = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .saturating_mul(16)
+        .max(64);
+    let affordable = usize::try_from(max_bytes / MIN_SHARD_BYTES).unwrap_or(usize::MAX);
+    // A power of two (quick_cache picks a shard by the hash's low bits), rounded down.
+    let shards = wanted.min(affordable).max(1);
+    1 << shards.ilog2()
+}
+
 /// The bounded, sharded cache of valid verdicts.
 pub struct TokenCache {
     entries: Cache<CacheKey, Arc<Entry>, Weight, DefaultHashBuilder, CountEvictions>,
@@ -139,12 +158,7 @@ impl TokenCache {
         let lifecycle = CountEvictions {
             evictions: metrics::counter!("tokengate_cache_evictions_total"),
         };
-        // More shards than quick_cache's default (4 per core): hits from all cores rarely meet
-        // on one shard's lock (benches/cache.rs).
-        let shards = std::thread::available_parallelism()
-            .map_or(1, std::num::NonZero::get)
-            .saturating_mul(16)
-            .max(64);
+        let shards = shard_count(settings.max_bytes);
         let options = quick_cache::OptionsBuilder::new()
             .estimated_items_capacity(settings.max_entries)
             .weight_capacity(settings.max_bytes)
@@ -214,5 +228,24 @@ impl TokenCache {
     /// The estimated bytes the entries hold.
     pub fn weight(&self) -> u64 {
         self.entries.weight()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn small_caches_get_few_shards_so_that_large_tokens_fit() {
+        assert_eq!(shard_count(64 << 10), 1);
+        assert_eq!(shard_count(1 << 20), 4);
+        assert!(shard_count(64 << 20) >= 64);
+        for max_bytes in [64 << 10, 1 << 20, 10 << 20, 64 << 20, 1 << 30] {
+            let shards = shard_count(max_bytes) as u64;
+            assert!(
+                shards == 1 || max_bytes / shards >= MIN_SHARD_BYTES,
+                "{max_bytes}"
+            );
+        }
     }
 }
