@@ -98,6 +98,20 @@ fn describe() {
         "tokengate_build_info",
         "Build information; the value is always 1."
     );
+    metrics::describe_counter!(
+        "tokengate_cache_requests_total",
+        Unit::Count,
+        "Verified-token cache lookups, by result (hit or miss)."
+    );
+    metrics::describe_gauge!(
+        "tokengate_cache_entries",
+        "Verified tokens held in the cache."
+    );
+    metrics::describe_counter!(
+        "tokengate_cache_evictions_total",
+        Unit::Count,
+        "Cache entries evicted to stay within max_entries and max_bytes."
+    );
 }
 
 /// Pre-resolved handles for one tenant's validations.
