@@ -22,33 +22,14 @@ if [ ! -x "$tokengate" ]; then
 fi
 mkdir -p "$out"
 work="$(mktemp -d)"
-server=""
+# shellcheck source=scripts/bench-lib.sh
+. "$root/scripts/bench-lib.sh"
 cleanup() {
-  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  stop_server
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-start_server() { # DIR
-  if (exec 3<>/dev/tcp/127.0.0.1/50061) 2>/dev/null; then
-    echo "error: 127.0.0.1:50061 is already in use (another tokengate?)" >&2
-    exit 1
-  fi
-  (cd "$1" && exec "$tokengate" serve --config config.yaml >"$1/server.log" 2>&1) &
-  server=$!
-  for _ in $(seq 1 300); do
-    if (exec 3<>/dev/tcp/127.0.0.1/50061) 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  echo "error: tokengate did not start; its log:" >&2
-  cat "$1/server.log" >&2
-  exit 1
-}
-stop_server() {
-  kill "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
-  server=""
-}
 rss_mib() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$server/status"; }
 
 point() { # LABEL TOKENS-FILE [bench flags...] -> one Markdown row

@@ -29,9 +29,10 @@ for binary in "$tokengate" "$ring_rate" "$bench"; do
 done
 mkdir -p "$out"
 work="$(mktemp -d)"
-server=""
+# shellcheck source=scripts/bench-lib.sh
+. "$root/scripts/bench-lib.sh"
 cleanup() {
-  if [ -n "$server" ]; then kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true; fi
+  stop_server
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -43,28 +44,6 @@ python3 "$root/scripts/bench-setup.py" "$work/distinct" --tokens 2000 --cache "$
 python3 "$root/scripts/bench-setup.py" "$work/repeated" --tokens 1 --cache "$cache_on" \
   --listen 127.0.0.1:50062 --metrics-listen 127.0.0.1:9462 --forward-auth-listen 127.0.0.1:8462 >/dev/null
 
-start_server() { # DIR
-  local grpc_port
-  grpc_port="$(sed -n 's/^listen: "127.0.0.1:\([0-9]*\)"/\1/p' "$1/config.yaml")"
-  if (exec 3<>"/dev/tcp/127.0.0.1/$grpc_port") 2>/dev/null; then
-    echo "error: 127.0.0.1:$grpc_port is already in use (another tokengate?)" >&2
-    exit 1
-  fi
-  (cd "$1" && exec "$tokengate" serve --config config.yaml >"$1/server.log" 2>&1) &
-  server=$!
-  for _ in $(seq 1 100); do
-    if (exec 3<>"/dev/tcp/127.0.0.1/$grpc_port") 2>/dev/null; then return 0; fi
-    sleep 0.1
-  done
-  echo "error: tokengate did not start; its log:" >&2
-  cat "$1/server.log" >&2
-  exit 1
-}
-stop_server() {
-  kill "$server" 2>/dev/null || true
-  wait "$server" 2>/dev/null || true
-  server=""
-}
 
 # name | tokens set | mode | connections | in flight | batch
 scenarios=(
@@ -88,7 +67,7 @@ for round in $(seq 1 "$rounds"); do
   echo "{\"round\":$round,\"scenario\":\"raw ring RS256, $cores threads\",\"ring\":$ring}" >>"$results"
   for set in distinct repeated; do
     start_server "$work/$set"
-    port="$(sed -n 's/^listen: "127.0.0.1:\([0-9]*\)"/\1/p' "$work/$set/config.yaml")"
+    port="$(grpc_port "$work/$set")"
     fa_port="$(sed -n 's/^  forward_auth_listen: "127.0.0.1:\([0-9]*\)"/\1/p' "$work/$set/config.yaml")"
     for scenario in "${scenarios[@]}"; do
       IFS='|' read -r name tokens mode connections in_flight batch <<<"$scenario"

@@ -109,11 +109,6 @@ impl Tenant {
         self.active.load_full()
     }
 
-    /// The identity of the current keys (what a cached verdict was verified with).
-    fn active_ptr(&self) -> Option<*const ActiveKeys> {
-        self.active.load().as_ref().map(Arc::as_ptr)
-    }
-
     /// Whether the tenant's issuer comes from a discovery document not loaded yet.
     fn awaits_discovery(&self) -> bool {
         self.spec.policy.issuers.is_empty() && !self.has_keys()
@@ -717,21 +712,21 @@ fn describe(token: &ParsedToken<'_>, verdict: &mut Verdict) {
 /// with the same keys and policy, they are not stale, the routing by issuer is unchanged, and
 /// the token's times still pass.
 fn still_holds(entry: &cache::Entry, routing: &Arc<()>, now: i64) -> bool {
-    if entry.tenant.active_ptr() != Some(entry.keys.as_ptr()) {
-        return false;
-    }
     let same_routing = entry
         .routing
         .as_ref()
         .is_none_or(|cached| std::ptr::eq(cached.as_ptr(), Arc::as_ptr(routing)));
-    if !same_routing {
-        return false;
-    }
+    // One load of the tenant's keys: the identity check and the checks after it see the same set.
     let active = entry.tenant.active.load();
-    let Some(active) = active.as_ref() else {
+    let Some(active) = active
+        .as_ref()
+        .filter(|active| std::ptr::eq(Arc::as_ptr(active), entry.keys.as_ptr()))
+    else {
         return false;
     };
-    entry.tenant.stale(active, now).is_none() && active.policy.check_times(entry.times, now).is_ok()
+    same_routing
+        && entry.tenant.stale(active, now).is_none()
+        && active.policy.check_times(entry.times, now).is_ok()
 }
 
 /// What the cache keeps of a valid verdict.

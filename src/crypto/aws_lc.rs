@@ -1,7 +1,7 @@
 //! The `aws-lc-rs` backend (feature `aws-lc`): public keys are parsed once, when the key set
 //! loads, into one `ParsedPublicKey` per bound algorithm.
 
-use aws_lc_rs::{digest, hmac, rand, signature};
+use aws_lc_rs::signature;
 
 use super::Components;
 use crate::algorithm::{Algorithm, AlgorithmSet};
@@ -9,34 +9,20 @@ use crate::algorithm::{Algorithm, AlgorithmSet};
 /// The backend's name.
 pub(super) const NAME: &str = "aws-lc";
 
-/// Parsed keys, one per algorithm the key is bound to.
-pub(super) enum Key {
-    Public(Vec<(Algorithm, signature::ParsedPublicKey)>),
-    Hmac(Vec<(Algorithm, hmac::Key)>),
-}
+/// Parsed public keys, one per algorithm the key is bound to.
+pub(super) struct Key(Vec<(Algorithm, signature::ParsedPublicKey)>);
 
 impl Key {
     pub(super) fn new(
         components: &Components<'_>,
         algorithms: AlgorithmSet,
     ) -> Result<Self, String> {
-        if let Components::Secret { secret } = components {
-            let keys = algorithms
-                .iter()
-                .filter_map(|algorithm| {
-                    Some((
-                        algorithm,
-                        hmac::Key::new(hmac_algorithm(algorithm)?, secret),
-                    ))
-                })
-                .collect();
-            return Ok(Self::Hmac(keys));
-        }
         let bytes = match components {
             Components::Rsa { n, e } => rsa_public_key_der(n, e),
             Components::Ec { point } => point.to_vec(),
             Components::Ed25519 { public } => public.to_vec(),
-            Components::Secret { .. } => Vec::new(),
+            // Shared secrets are keyed in `super`, never here.
+            Components::Secret { .. } => return Err("not a public key".into()),
         };
         let mut keys = Vec::new();
         for algorithm in algorithms.iter() {
@@ -49,31 +35,15 @@ impl Key {
                 })?;
             keys.push((algorithm, parsed));
         }
-        Ok(Self::Public(keys))
+        Ok(Self(keys))
     }
 
     pub(super) fn verify(&self, algorithm: Algorithm, message: &[u8], signature: &[u8]) -> bool {
-        match self {
-            Self::Public(keys) => keys
-                .iter()
-                .find(|(bound, _)| *bound == algorithm)
-                .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok()),
-            // Constant-time comparison inside aws-lc.
-            Self::Hmac(keys) => keys
-                .iter()
-                .find(|(bound, _)| *bound == algorithm)
-                .is_some_and(|(_, key)| hmac::verify(key, message, signature).is_ok()),
-        }
+        self.0
+            .iter()
+            .find(|(bound, _)| *bound == algorithm)
+            .is_some_and(|(_, key)| key.verify_sig(message, signature).is_ok())
     }
-}
-
-fn hmac_algorithm(algorithm: Algorithm) -> Option<hmac::Algorithm> {
-    Some(match algorithm {
-        Algorithm::HS256 => hmac::HMAC_SHA256,
-        Algorithm::HS384 => hmac::HMAC_SHA384,
-        Algorithm::HS512 => hmac::HMAC_SHA512,
-        _ => return None,
-    })
 }
 
 fn verification_algorithm(
@@ -123,20 +93,6 @@ fn der(tag: u8, content: &[u8]) -> Vec<u8> {
     }
     out.extend_from_slice(content);
     out
-}
-
-pub(super) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
-    let mut context = digest::Context::new(&digest::SHA256);
-    for part in parts {
-        context.update(part);
-    }
-    let mut out = [0; 32];
-    out.copy_from_slice(context.finish().as_ref());
-    out
-}
-
-pub(super) fn fill_random(bytes: &mut [u8]) -> bool {
-    rand::SecureRandom::fill(&rand::SystemRandom::new(), bytes).is_ok()
 }
 
 #[cfg(test)]

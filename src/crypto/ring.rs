@@ -3,7 +3,7 @@
 //! ring parses RSA and EC public keys on every verification (it has no parsed-key type for
 //! them), so keys keep their components.
 
-use ring::{digest, hmac, rand, signature};
+use ring::signature;
 
 use super::Components;
 use crate::algorithm::{Algorithm, AlgorithmSet};
@@ -16,14 +16,11 @@ pub(super) enum Key {
     Rsa { n: Vec<u8>, e: Vec<u8> },
     Ec { point: Vec<u8> },
     Ed25519 { public: Vec<u8> },
-    Hmac(Vec<(Algorithm, hmac::Key)>),
 }
 
 impl Key {
-    pub(super) fn new(
-        components: &Components<'_>,
-        algorithms: AlgorithmSet,
-    ) -> Result<Self, String> {
+    /// The key's material; `super` binds it to its algorithms.
+    pub(super) fn new(components: &Components<'_>, _: AlgorithmSet) -> Result<Self, String> {
         Ok(match components {
             Components::Rsa { n, e } => Self::Rsa {
                 n: n.to_vec(),
@@ -35,20 +32,8 @@ impl Key {
             Components::Ed25519 { public } => Self::Ed25519 {
                 public: public.to_vec(),
             },
-            Components::Secret { secret } => Self::Hmac(
-                algorithms
-                    .iter()
-                    .filter_map(|algorithm| {
-                        let hmac_algorithm = match algorithm {
-                            Algorithm::HS256 => hmac::HMAC_SHA256,
-                            Algorithm::HS384 => hmac::HMAC_SHA384,
-                            Algorithm::HS512 => hmac::HMAC_SHA512,
-                            _ => return None,
-                        };
-                        Some((algorithm, hmac::Key::new(hmac_algorithm, secret)))
-                    })
-                    .collect(),
-            ),
+            // Shared secrets are keyed in `super`, never here.
+            Components::Secret { .. } => return Err("not a public key".into()),
         })
     }
 
@@ -78,11 +63,6 @@ impl Key {
                         .verify(message, signature)
                         .is_ok()
             }
-            // Constant-time comparison inside ring.
-            Self::Hmac(keys) => keys
-                .iter()
-                .find(|(bound, _)| *bound == algorithm)
-                .is_some_and(|(_, key)| hmac::verify(key, message, signature).is_ok()),
         }
     }
 }
@@ -97,18 +77,4 @@ fn rsa_parameters(algorithm: Algorithm) -> Option<&'static signature::RsaParamet
         Algorithm::PS512 => &signature::RSA_PSS_2048_8192_SHA512,
         _ => return None,
     })
-}
-
-pub(super) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
-    let mut context = digest::Context::new(&digest::SHA256);
-    for part in parts {
-        context.update(part);
-    }
-    let mut out = [0; 32];
-    out.copy_from_slice(context.finish().as_ref());
-    out
-}
-
-pub(super) fn fill_random(bytes: &mut [u8]) -> bool {
-    rand::SecureRandom::fill(&rand::SystemRandom::new(), bytes).is_ok()
 }
