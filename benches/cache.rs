@@ -9,7 +9,7 @@
 
 use std::hint::black_box;
 use std::sync::Arc;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use criterion::Criterion;
 

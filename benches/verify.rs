@@ -21,8 +21,8 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use ring::{hmac, signature};
 use serde_json::{Value, json};
-use tokengate::config::Config;
-use tokengate::tenant::Registry;
+use tokengate::Config;
+use tokengate::Validator;
 
 const NOW: i64 = 1_800_000_000;
 const ISSUER: &str = "https://login.example.com/tenant/v2.0";
@@ -104,14 +104,14 @@ fn cases() -> Vec<Case> {
 }
 
 /// The benchmark tenant; `cache` on or off (off: every call verifies the signature).
-fn tenant_registry(cases: &[Case], cache: bool) -> Registry {
+fn tenant_validator(cases: &[Case], cache: bool) -> Validator {
     let keys: Vec<&Value> = cases.iter().map(|case| &case.jwk).collect();
     let yaml = format!(
         "cache: {{ enabled: {cache} }}\ntenants:\n  - id: bench\n    issuers: [\"{ISSUER}\"]\n    audiences: [\"{AUDIENCE}\"]\n    algorithms: [RS256, PS256, ES256, ES384, EdDSA, HS256]\n    required_claims:\n      - {{ claim: scp, values: [orders.read], separator: \" \" }}\n    jwks: {}\n",
         json!({ "keys": keys })
     );
     let config = Config::parse(&yaml, None, Path::new(".")).expect("config");
-    Registry::new(&config, NOW)
+    Validator::for_config(&config, NOW)
 }
 
 /// The key of a case in the form raw ring takes, prepared once.
@@ -162,12 +162,12 @@ fn ring_verify(key: &RingKey, message: &[u8], signature_bytes: &[u8]) -> bool {
 fn backend_key(
     case: &Case,
 ) -> (
-    tokengate::crypto::PublicKey,
-    tokengate::algorithm::Algorithm,
+    tokengate_core::crypto::PublicKey,
+    tokengate_core::algorithm::Algorithm,
 ) {
-    use tokengate::crypto::{Components, PublicKey};
-    let algorithm =
-        tokengate::algorithm::Algorithm::from_name(&format!("{:?}", case.alg)).expect("algorithm");
+    use tokengate_core::crypto::{Components, PublicKey};
+    let algorithm = tokengate_core::algorithm::Algorithm::from_name(&format!("{:?}", case.alg))
+        .expect("algorithm");
     let (n, e, x) = (
         field(&case.jwk, "n"),
         field(&case.jwk, "e"),
@@ -182,7 +182,7 @@ fn backend_key(
     };
     let key = PublicKey::new(
         &components,
-        tokengate::algorithm::AlgorithmSet::only(algorithm),
+        tokengate_core::algorithm::AlgorithmSet::only(algorithm),
     )
     .expect("backend key");
     (key, algorithm)
@@ -211,16 +211,16 @@ fn main() {
         "jsonwebtoken_aws_lc_rs"
     };
     let cases = cases();
-    let registry = tenant_registry(&cases, false);
-    let cached = tenant_registry(&cases, true);
+    let validator = tenant_validator(&cases, false);
+    let cached = tenant_validator(&cases, true);
     let mut criterion = Criterion::default().configure_from_args();
     for case in &cases {
         assert!(
-            registry.validate(&case.token, "", NOW).valid,
+            validator.judge_at(&case.token, "", NOW).is_valid(),
             "the {} bench token must be valid",
             case.name
         );
-        assert!(cached.validate(&case.token, "", NOW).valid);
+        assert!(cached.judge_at(&case.token, "", NOW).is_valid());
         let (message, signature_b64) = case.token.rsplit_once('.').expect("token");
         let signature_bytes = B64.decode(signature_b64).expect("signature");
         let ring = ring_key(case);
@@ -249,10 +249,14 @@ fn main() {
                 })
             });
             group.bench_function("tokengate_validate", |b| {
-                b.iter(|| registry.validate(black_box(&case.token), "", NOW).valid)
+                b.iter(|| {
+                    validator
+                        .judge_at(black_box(&case.token), "", NOW)
+                        .is_valid()
+                })
             });
             group.bench_function("tokengate_validate_cached", |b| {
-                b.iter(|| cached.validate(black_box(&case.token), "", NOW).valid)
+                b.iter(|| cached.judge_at(black_box(&case.token), "", NOW).is_valid())
             });
         }
         group.bench_function(jwt_name, |b| {
@@ -301,7 +305,7 @@ fn print_ratios(cases: &[Case]) {
         |ns: Option<f64>| ns.map_or_else(|| "-".to_owned(), |ns| format!("{:.2} µs", ns / 1000.0));
     println!(
         "\n== tokengate ({} backend) vs baselines, same run, median time per token",
-        tokengate::crypto::BACKEND
+        tokengate_core::crypto::BACKEND
     );
     println!(
         "{:<7}{:>11}{:>11}{:>12}{:>10}{:>11}{:>12}{:>12}{:>13}",

@@ -7,7 +7,7 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use tokio::time::Instant;
 
 use tokengate::pb;
 use tokengate::pb::token_validator_client::TokenValidatorClient;

@@ -56,7 +56,7 @@ async fn main() -> ExitCode {
         .initial_connection_window_size(CONNECTION_WINDOW)
         .http2_adaptive_window(Some(false))
         .add_service(AuthorizationServer::new(Noop))
-        .serve_with_incoming(tokengate::net::incoming(listener))
+        .serve_with_incoming(tokengate::incoming(listener))
         .await;
     match served {
         Ok(()) => ExitCode::SUCCESS,

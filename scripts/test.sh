@@ -34,16 +34,20 @@ step "format"
 cargo fmt --all -- --check
 
 step "lints"
-cargo clippy --locked --all-targets -- -D warnings
+cargo clippy --locked --workspace --all-targets -- -D warnings
+
+step "docs (every public item documented, no broken links)"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --workspace --no-deps
 
 step "tests (unit, integration, and the benchmarks in smoke mode: each runs once)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set -o pipefail
-cargo test --locked --all-targets 2>&1 | tee "$log"
+cargo test --locked --workspace --all-targets 2>&1 | tee "$log"
 
 step "the core and the crypto vectors again with the aws-lc backend (--features aws-lc)"
-cargo clippy --locked --features aws-lc --lib -- -D warnings
+cargo clippy --locked --workspace --features aws-lc --lib -- -D warnings
+cargo test --locked -p tokengate-core --features aws-lc 2>&1 | tee -a "$log"
 cargo test --locked --features aws-lc --lib --test core --test wycheproof --test crypto_vectors \
   --test keys --test properties --test cache 2>&1 | tee -a "$log"
 

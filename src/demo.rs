@@ -13,13 +13,13 @@ use serde_json::{Map, Value, json};
 use crate::config::{Config, ConfigErrors};
 
 /// The demo tenant id.
-pub const DEMO_TENANT: &str = "demo";
+pub(crate) const DEMO_TENANT: &str = "demo";
 /// The demo issuer.
-pub const DEMO_ISSUER: &str = "https://demo.tokengate.invalid";
+pub(crate) const DEMO_ISSUER: &str = "https://demo.tokengate.invalid";
 /// The demo audience.
-pub const DEMO_AUDIENCE: &str = "tokengate-demo";
+pub(crate) const DEMO_AUDIENCE: &str = "tokengate-demo";
 /// The demo key id.
-pub const DEMO_KID: &str = "demo-ed25519";
+pub(crate) const DEMO_KID: &str = "demo-ed25519";
 /// The fixed seed of the demo key (deliberately not secret).
 const DEMO_SEED: [u8; 32] = *b"tokengate-demo-key-not-a-secret!";
 
@@ -32,7 +32,7 @@ fn key_pair() -> Ed25519KeyPair {
 }
 
 /// The embedded default configuration as YAML (what `tokengate serve` runs without `--config`).
-pub fn config_yaml() -> String {
+pub(crate) fn config_yaml() -> String {
     let public = URL_SAFE_NO_PAD.encode(key_pair().public_key().as_ref());
     format!(
         r#"# tokengate embedded default: one demo tenant whose key is PUBLIC. Demo use only.
@@ -59,7 +59,7 @@ pub fn config() -> Result<Config, ConfigErrors> {
 
 /// What to put in a demo token.
 #[derive(Clone, Debug)]
-pub struct MintOptions {
+pub(crate) struct MintOptions {
     /// `sub`.
     pub subject: String,
     /// `aud`.
@@ -85,7 +85,7 @@ impl Default for MintOptions {
 }
 
 /// Signs a demo token with the demo key, issued at `now`.
-pub fn mint(options: &MintOptions, now: i64) -> String {
+pub(crate) fn mint(options: &MintOptions, now: i64) -> String {
     let header = json!({"alg": "EdDSA", "typ": "at+jwt", "kid": DEMO_KID});
     let (iat, exp) = if options.lifetime >= 0 {
         (now, now.saturating_add(options.lifetime))

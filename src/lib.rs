@@ -4,46 +4,47 @@
 //! or "rejected, for this [`Reason`], with this hint". Keys come from each tenant's OIDC discovery
 //! document, JWKS URL, or configuration, and are parsed once when they are loaded.
 //!
-//! # Layers
-//! - The core is pure and synchronous: [`token`] (strict compact-JWS decoding), [`json`] (strict
-//!   JSON), [`algorithm`], [`keyset`] (JWKS → ready keys), [`policy`] (claims) and [`verify`].
-//! - [`config`] reads and checks the YAML configuration; [`tenant`] holds the live tenants and
-//!   their keys, hot-swappable without locks; [`fetch`] loads remote keys.
-//! - [`api`] serves `tokengate.v1.TokenValidator`; [`server`] wires gRPC, health and reflection;
-//!   [`cli`] is the command line; [`demo`] is the embedded default configuration.
+//! # Layers (see `ARCHITECTURE.md`)
+//! Dependencies point one way, from the bottom up:
+//! - `tokengate-core` (its own crate): what a valid token is, pure and synchronous.
+//! - `config`: the YAML configuration, read and checked into specs.
+//! - `keys`: fetching, refreshing and holding each tenant's keys.
+//! - `tenants`: the tenants of one configuration, and the choice of tenant for a token.
+//! - `diagnose`: provider-specific hints, after a rejection.
+//! - `validator`: the one use-case, "judge this token", with the token cache.
+//! - `runtime`: one snapshot of configuration and validator, swapped on reload.
+//! - `transport`: the gRPC API, Envoy ext_authz and forward-auth, and the one mapping to the wire.
+//! - `ops`: metrics, gRPC metrics, health and the admin listener.
+//! - `app` (wiring) and `cli` (the command line) on top; `bench` is the load generator.
+//!
+//! Modules are private; what tests, benches, examples and the fuzzers use is re-exported here.
 //!
 //! # What tokengate does not do
 //! It does not issue, refresh, introspect or revoke tokens, and it does not decrypt JWE.
 
-pub mod algorithm;
-pub mod api;
-pub mod bench;
-pub mod cache;
-pub mod cli;
-pub mod clock;
-pub mod config;
-pub mod crypto;
-pub mod demo;
-pub mod ext_authz;
-pub mod fetch;
-pub mod forward_auth;
-pub mod grpc_metrics;
-pub mod hints;
-pub mod issuer;
-pub mod json;
-pub mod keyset;
-pub mod live;
-pub mod metrics;
-pub mod net;
+mod app;
+mod bench;
+mod cli;
+mod clock;
+mod config;
+mod demo;
+mod diagnose;
+mod keys;
+mod net;
+mod ops;
 pub mod pb;
-pub mod policy;
-pub mod reason;
-pub mod refresh;
-pub mod rejection;
-pub mod server;
-pub mod tenant;
-pub mod token;
-pub mod verify;
+mod runtime;
+mod tenants;
+mod transport;
+mod validator;
 
-pub use reason::Reason;
-pub use rejection::Rejection;
+pub use app::{ServeError, bind, serve, shutdown_signal};
+pub use cli::main;
+pub use config::{Config, ConfigError, ConfigErrors};
+pub use demo::config as demo_config;
+pub use net::incoming;
+pub use runtime::Overrides;
+pub use tokengate_core::{Reason, Rejection};
+pub use validator::Validator;
+pub use validator::judgement::Judgement;
+pub use validator::verdict::Verdict;

@@ -13,7 +13,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 /// Sets the options every accepted connection gets. A failure is logged, never fatal: the
 /// connection still works, only slower.
-pub fn prepare(stream: &TcpStream) {
+pub(crate) fn prepare(stream: &TcpStream) {
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%error, "cannot set TCP_NODELAY on an accepted connection");
     }
@@ -27,7 +27,7 @@ pub fn incoming(listener: TcpListener) -> impl Stream<Item = io::Result<TcpStrea
 }
 
 /// An HTTP listener whose accepted connections are prepared (for `axum::serve`).
-pub fn http_listener(
+pub(crate) fn http_listener(
     listener: TcpListener,
 ) -> impl Listener<Io = TcpStream, Addr = std::net::SocketAddr> {
     listener.tap_io(|stream: &mut TcpStream| prepare(stream))

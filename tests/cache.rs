@@ -6,9 +6,9 @@ mod support;
 use std::time::Duration;
 
 use serde_json::json;
-use support::{Idp, TestKey, Tokengate, claims, judge, jwks, now};
-use tokengate::config::Config;
-use tokengate::tenant::Registry;
+use support::{Idp, TestKey, Tokengate, VerdictAt as _, claims, judge, jwks, now};
+use tokengate::Config;
+use tokengate::Validator;
 
 const AUDIENCE: &str = "api://orders";
 
@@ -99,9 +99,9 @@ async fn a_cached_token_is_refused_once_its_key_is_rotated_out() {
 
     idp.set_jwks(jwks(&[&new]));
     let fetched = idp.jwks_requests();
-    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
     while idp.jwks_requests() < fetched + 2 {
-        assert!(std::time::Instant::now() < deadline, "no refresh");
+        assert!(tokio::time::Instant::now() < deadline, "no refresh");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let after = judge(&mut client, &token, "").await;
@@ -150,7 +150,7 @@ async fn the_cache_can_be_turned_off() {
 }
 
 /// One static-key registry with the cache and one without, for side-by-side verdicts.
-fn registries(cache: &str) -> (Registry, Registry, TestKey) {
+fn registries(cache: &str) -> (Validator, Validator, TestKey) {
     let key = TestKey::rsa_a();
     let yaml = |cache: &str| {
         format!(
@@ -160,8 +160,8 @@ fn registries(cache: &str) -> (Registry, Registry, TestKey) {
     };
     let parse =
         |text: String| Config::parse(&text, None, std::path::Path::new(".")).expect("config");
-    let cached = Registry::new(&parse(yaml(cache)), support::NOW);
-    let plain = Registry::new(&parse(yaml("cache: { enabled: false }")), support::NOW);
+    let cached = Validator::for_config(&parse(yaml(cache)), support::NOW);
+    let plain = Validator::for_config(&parse(yaml("cache: { enabled: false }")), support::NOW);
     (cached, plain, key)
 }
 
@@ -184,11 +184,11 @@ fn a_hit_never_differs_from_what_the_core_answers_at_that_time() {
     for now in (base - 200..base + 3200).step_by(7) {
         for token in &tokens {
             for tenant in ["", "orders"] {
-                let (hit, _) = cached.evaluate(token, tenant, now);
-                let (core, _) = plain.evaluate(token, tenant, now);
+                let hit = cached.validate(token, tenant, now);
+                let core = plain.validate(token, tenant, now);
                 assert_eq!(
-                    tokengate::cli::verdict_json(&hit),
-                    tokengate::cli::verdict_json(&core),
+                    hit.to_json(),
+                    core.to_json(),
                     "at {now} for tenant {tenant:?}"
                 );
             }
@@ -202,7 +202,7 @@ fn the_cache_is_bounded_by_entries() {
     for n in 0..200 {
         let mut body = claims("https://issuer.example", AUDIENCE, support::NOW);
         body["sub"] = json!(format!("user-{n}"));
-        assert!(cached.evaluate(&key.sign(&body), "", support::NOW).0.valid);
+        assert!(cached.validate(&key.sign(&body), "", support::NOW).valid);
     }
     let held = cached.cache_len();
     assert!((1..=16).contains(&held), "{held} entries held");
@@ -215,7 +215,7 @@ fn the_cache_is_bounded_by_bytes() {
         let mut body = claims("https://issuer.example", AUDIENCE, support::NOW);
         body["pad"] = json!("x".repeat(1000));
         body["sub"] = json!(format!("user-{n}"));
-        assert!(cached.evaluate(&key.sign(&body), "", support::NOW).0.valid);
+        assert!(cached.validate(&key.sign(&body), "", support::NOW).valid);
     }
     let held = cached.cache_len();
     assert!(

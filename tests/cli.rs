@@ -4,7 +4,9 @@ mod support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use serde_json::{Value, json};
 use support::{TestKey, Tokengate, binary, claims, jwks, now, request};

@@ -9,10 +9,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Value, json};
-use support::{NOW, TestKey, claims};
+use support::{NOW, TestKey, VerdictAt as _, claims};
+use tokengate::Config;
 use tokengate::Reason;
-use tokengate::config::Config;
-use tokengate::tenant::Registry;
+use tokengate::Validator;
 
 const ISSUER: &str = "https://issuer.example";
 const AUDIENCE: &str = "api://orders";
@@ -23,7 +23,7 @@ struct Fixture {
     es256: TestKey,
     es384: TestKey,
     ed: TestKey,
-    registry: Registry,
+    registry: Validator,
 }
 
 /// Every algorithm family under one tenant "main" (plus an HMAC tenant), inline JWKS.
@@ -71,7 +71,7 @@ tenants:
         es256,
         es384,
         ed,
-        registry: Registry::new(&config, NOW),
+        registry: Validator::for_config(&config, NOW),
     }
 }
 
@@ -349,7 +349,7 @@ tenants:
         Path::new("."),
     )
     .expect("config");
-    let registry = Registry::new(&config, NOW);
+    let registry = Validator::for_config(&config, NOW);
     let token = rsa.sign(&claims("https://remote.example", AUDIENCE, NOW));
     let verdict = registry.validate(&token, "", NOW);
     assert_eq!(verdict.reason, Some(Reason::KeysUnavailable), "{verdict:?}");
@@ -639,7 +639,7 @@ fn tenant_independent_checks_come_before_keys_unavailable() {
         Path::new("."),
     )
     .expect("config");
-    let registry = Registry::new(&config, NOW);
+    let registry = Validator::for_config(&config, NOW);
     let payload = claims("https://remote.example", AUDIENCE, NOW).to_string();
     let none = raw_token(r#"{"alg":"none"}"#, &payload, b"");
     assert_eq!(
@@ -671,7 +671,7 @@ fn tokens_without_kid_try_a_bounded_number_of_keys() {
         "tenants:\n  - id: many\n    issuers: [\"{ISSUER}\"]\n    jwks: {}\n",
         json!({ "keys": keys })
     );
-    let registry = Registry::new(
+    let registry = Validator::for_config(
         &Config::parse(&yaml, None, Path::new(".")).expect("config"),
         NOW,
     );

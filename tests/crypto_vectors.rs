@@ -1,11 +1,11 @@
-//! Wycheproof's raw signature vectors through `tokengate::crypto::PublicKey`, the one place
+//! Wycheproof's raw signature vectors through `tokengate_core::crypto::PublicKey`, the one place
 //! tokengate checks signatures. The test command runs this file with each backend (ring by
 //! default, aws-lc-rs with `--features aws-lc`), so both must give Wycheproof's answer on every
 //! case. See `tests/data/wycheproof/README.md` for where the files come from.
 
 use serde_json::Value;
-use tokengate::algorithm::{Algorithm, AlgorithmSet};
-use tokengate::crypto::{BACKEND, Components, PublicKey};
+use tokengate_core::algorithm::{Algorithm, AlgorithmSet};
+use tokengate_core::crypto::{BACKEND, Components, PublicKey};
 
 fn vectors(file: &str) -> Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

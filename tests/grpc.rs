@@ -5,6 +5,8 @@ mod support;
 
 use std::sync::atomic::Ordering;
 
+use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use serde_json::json;
 use support::{Idp, TestKey, Tokengate, claims, jwks, now, request};
 use tokengate::pb;
@@ -315,7 +317,30 @@ async fn metrics_and_probes_report_validations_by_tenant_and_reason() {
     };
     assert!(client.validate_batch(too_many).await.is_err());
 
+    // Envoy's ext_authz Check on the same port, and a path that no service serves.
+    let mut authz = AuthorizationClient::connect(server.endpoint())
+        .await
+        .expect("connect");
+    let check = authz.check(CheckRequest::default()).await.expect("check");
+    assert_eq!(
+        check.into_inner().status.map(|status| status.code),
+        Some(16)
+    );
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let grpc_client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let unserved = grpc_client
+        .post(format!("{}/nope.v1.Nothing/Call", server.endpoint()))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(vec![0u8; 5])
+        .send()
+        .await
+        .expect("unserved call");
+    assert_eq!(unserved.headers()["grpc-status"], "12", "Unimplemented");
+
     let http = reqwest::Client::new();
     let get = |path: &str| http.get(format!("http://{metrics_address}{path}")).send();
     assert_eq!(get("/healthz").await.expect("healthz").status(), 200);
@@ -353,6 +378,19 @@ async fn metrics_and_probes_report_validations_by_tenant_and_reason() {
     );
     assert!(
         grpc(r#"grpc_service="grpc.health.v1.Health",grpc_method="Check",grpc_code="OK""#) >= 1.0
+    );
+    // Every service on the port is counted: Envoy's Check too, with its type from the service.
+    assert_eq!(
+        grpc(
+            r#"grpc_type="unary",grpc_service="envoy.service.auth.v3.Authorization",grpc_method="Check",grpc_code="OK""#
+        ),
+        1.0
+    );
+    assert_eq!(
+        grpc(
+            r#"grpc_type="unknown",grpc_service="unknown",grpc_method="unknown",grpc_code="Unimplemented""#
+        ),
+        1.0
     );
     assert!(body.contains("grpc_server_handling_seconds"), "{body}");
 }

@@ -5,8 +5,8 @@ mod support;
 use jsonwebtoken::Algorithm as JwtAlgorithm;
 use serde_json::{Value, json};
 use support::TestKey;
-use tokengate::algorithm::{Algorithm, AlgorithmSet};
-use tokengate::keyset::{JwksError, KeyOptions, KeySet};
+use tokengate_core::algorithm::{Algorithm, AlgorithmSet};
+use tokengate_core::keyset::{JwksError, KeyOptions, KeySet};
 
 fn load(keys: Vec<Value>, options: &KeyOptions) -> KeySet {
     KeySet::from_jwks(json!({ "keys": keys }).to_string().as_bytes(), options).expect("a JWKS")

@@ -6,21 +6,21 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use proptest::prelude::*;
 use serde_json::json;
-use support::{NOW, TestKey};
-use tokengate::config::Config;
-use tokengate::json::JsonObject;
-use tokengate::keyset::{KeyOptions, KeySet};
-use tokengate::tenant::Registry;
-use tokengate::token::{DecodedToken, Limits};
+use support::{NOW, TestKey, VerdictAt as _};
+use tokengate::Config;
+use tokengate::Validator;
+use tokengate_core::json::JsonObject;
+use tokengate_core::keyset::{KeyOptions, KeySet};
+use tokengate_core::token::{DecodedToken, Limits};
 
 const ISSUER: &str = "https://issuer.example";
 
-fn registry(key: &TestKey) -> Registry {
+fn registry(key: &TestKey) -> Validator {
     let yaml = format!(
         "tenants:\n  - id: t\n    issuers: [\"{ISSUER}\"]\n    jwks: {}\n",
         support::jwks(&[key])
     );
-    Registry::new(
+    Validator::for_config(
         &Config::parse(&yaml, None, std::path::Path::new(".")).expect("config"),
         NOW,
     )

@@ -5,7 +5,9 @@
 mod support;
 
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use serde_json::json;
 use support::{Idp, TestKey, Tokengate, claims, jwks, now};

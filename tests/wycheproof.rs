@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 
 use serde_json::{Value, json};
-use tokengate::algorithm::Algorithm;
-use tokengate::keyset::{KeyOptions, KeySet};
-use tokengate::policy::Policy;
-use tokengate::token::{DecodedToken, Limits};
-use tokengate::verify::verify_jws;
+use tokengate_core::algorithm::Algorithm;
+use tokengate_core::keyset::{KeyOptions, KeySet};
+use tokengate_core::policy::Policy;
+use tokengate_core::token::{DecodedToken, Limits};
+use tokengate_core::verify::verify_jws;
 
 /// Cases where tokengate must disagree with the upstream label, and why.
 fn overrides() -> HashMap<u64, (&'static str, &'static str)> {

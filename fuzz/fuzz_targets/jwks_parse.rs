@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tokengate::keyset::{KeyOptions, KeySet};
+use tokengate_core::keyset::{KeyOptions, KeySet};
 
 fuzz_target!(|data: &[u8]| {
     let _ = KeySet::from_jwks(data, &KeyOptions::default());

@@ -10,22 +10,24 @@
 mod calls;
 mod cpu;
 mod report;
-pub mod tokens;
+pub(crate) mod tokens;
 mod wire;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use clap::{Args, ValueEnum};
 use tonic::transport::{Channel, Endpoint};
 
 use calls::{Call, Connections, Phase, Tally};
-pub use report::Report;
+pub(crate) use report::Report;
 
 /// What `tokengate bench` sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// `TokenValidator/ValidateToken`, one token a call.
     Unary,
     /// `TokenValidator/ValidateBatch`, `--batch` tokens a call.
@@ -40,7 +42,7 @@ pub enum Mode {
 
 /// The options of `tokengate bench`.
 #[derive(Args, Debug, Clone)]
-pub struct BenchOptions {
+pub(crate) struct BenchOptions {
     /// The server: `http://HOST:PORT` (the gRPC port; the forward-auth port for forward-auth).
     #[arg(long, default_value = "http://127.0.0.1:50051")]
     pub addr: String,
@@ -92,7 +94,7 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 /// Why a bench could not run (as opposed to wrong answers, which are in the report).
 #[derive(Debug, thiserror::Error)]
-pub enum BenchError {
+pub(crate) enum BenchError {
     /// A bad option or tokens file.
     #[error("{0}")]
     Usage(String),
@@ -107,7 +109,7 @@ pub enum BenchError {
 }
 
 /// Runs the bench: warm-up, measurement, then the ceiling with the same connections.
-pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
+pub(crate) async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
     let samples: Arc<[tokens::Sample]> = tokens::read(&options.tokens)
         .map_err(BenchError::Usage)?
         .into();
@@ -139,7 +141,7 @@ pub async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
 }
 
 /// A measured phase: its tally, how long it took, and the CPU both sides used.
-pub struct Measured {
+pub(crate) struct Measured {
     /// The calls.
     tally: Tally,
     /// Wall-clock seconds.

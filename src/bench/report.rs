@@ -6,7 +6,7 @@ use super::{BenchOptions, Measured, Mode};
 
 /// Figures of one phase.
 #[derive(Debug, Serialize)]
-pub struct Figures {
+pub(crate) struct Figures {
     /// Calls answered per second.
     pub calls_per_second: f64,
     /// Tokens judged per second (calls × batch size for batches).
@@ -57,7 +57,7 @@ impl Figures {
 
 /// The result of a bench run.
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     /// The mode.
     pub mode: String,
     /// Connections.
@@ -83,7 +83,7 @@ pub struct Report {
 
 impl Report {
     /// Builds the report of a run.
-    pub fn new(
+    pub(crate) fn new(
         options: &BenchOptions,
         distinct_tokens: usize,
         measured: Measured,
@@ -116,7 +116,7 @@ impl Report {
     }
 
     /// Whether every answer was right and every call succeeded.
-    pub fn all_right(&self) -> bool {
+    pub(crate) fn all_right(&self) -> bool {
         let clean = |figures: &Figures| figures.wrong == 0 && figures.failed == 0;
         clean(&self.measured)
             && self.ceiling.as_ref().is_none_or(clean)
@@ -124,7 +124,7 @@ impl Report {
     }
 
     /// The report as a table.
-    pub fn table(&self) -> String {
+    pub(crate) fn table(&self) -> String {
         let mut out = String::new();
         let batch = self
             .batch

@@ -11,11 +11,11 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::reason::Reason;
+use tokengate_core::reason::Reason;
 
 /// The verdict a token must get.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Expect {
+pub(crate) enum Expect {
     /// Valid (allowed, through a gateway transport).
     Valid,
     /// Rejected for this reason (denied, through a gateway transport).
@@ -24,7 +24,7 @@ pub enum Expect {
 
 /// One token and its expected verdict.
 #[derive(Clone, Debug)]
-pub struct Sample {
+pub(crate) struct Sample {
     /// The compact JWS.
     pub token: Arc<str>,
     /// What tokengate must answer.
@@ -32,7 +32,7 @@ pub struct Sample {
 }
 
 /// Reads a tokens file; an error names the line.
-pub fn read(path: &Path) -> Result<Vec<Sample>, String> {
+pub(crate) fn read(path: &Path) -> Result<Vec<Sample>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
     let samples = parse(&text).map_err(|error| format!("{}:{error}", path.display()))?;
@@ -43,7 +43,7 @@ pub fn read(path: &Path) -> Result<Vec<Sample>, String> {
 }
 
 /// Parses the text of a tokens file; an error starts with the line number.
-pub fn parse(text: &str) -> Result<Vec<Sample>, String> {
+pub(crate) fn parse(text: &str) -> Result<Vec<Sample>, String> {
     let mut samples = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let line = line.trim();

@@ -11,7 +11,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::issuer::{TENANT_PLACEHOLDER, is_guid};
+use tokengate_core::issuer::{TENANT_PLACEHOLDER, is_guid};
+
+use super::check::Checker;
+use super::raw::RawTenant;
 
 /// The consumer (personal Microsoft account) tenant.
 const CONSUMERS_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
@@ -21,7 +24,7 @@ const PUBLIC_AUTHORITY: &str = "login.microsoftonline.com";
 /// Which kind of Entra tenant.
 #[derive(Deserialize, Serialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
-pub enum EntraKind {
+pub(super) enum EntraKind {
     /// Microsoft Entra ID (workforce), including the `common` and `organizations` endpoints.
     #[default]
     Workforce,
@@ -33,7 +36,7 @@ pub enum EntraKind {
 
 /// What the preset needs.
 #[derive(Debug)]
-pub struct EntraSettings<'a> {
+pub(super) struct EntraSettings<'a> {
     /// Tenant GUID; for workforce also a domain name, `common`, `organizations` or `consumers`.
     pub tenant_id: &'a str,
     /// The kind of tenant.
@@ -50,7 +53,7 @@ pub struct EntraSettings<'a> {
 
 /// The discovery URL and issuers the preset stands for.
 #[derive(Debug, PartialEq, Eq)]
-pub struct EntraEndpoints {
+pub(super) struct EntraEndpoints {
     /// OIDC discovery document.
     pub discovery_url: String,
     /// Accepted issuers; empty means "the discovery document's issuer".
@@ -58,7 +61,9 @@ pub struct EntraEndpoints {
 }
 
 /// Builds the endpoints, or says which setting is missing or wrong (as (field, message)).
-pub fn endpoints(settings: &EntraSettings<'_>) -> Result<EntraEndpoints, (&'static str, String)> {
+pub(super) fn endpoints(
+    settings: &EntraSettings<'_>,
+) -> Result<EntraEndpoints, (&'static str, String)> {
     // Entra writes tenant GUIDs in lower case in its issuers.
     let lowered = settings.tenant_id.trim().to_ascii_lowercase();
     let tenant = if is_guid(&lowered) {
@@ -163,6 +168,91 @@ pub fn endpoints(settings: &EntraSettings<'_>) -> Result<EntraEndpoints, (&'stat
                 ),
                 issuers: vec![format!("https://{domain}/{tenant}/v2.0/")],
             })
+        }
+    }
+}
+
+impl Checker {
+    /// The `provider: entra` preset's endpoints, or None without a provider. Entra-only fields
+    /// without `provider: entra` are errors.
+    pub(super) fn entra(
+        &mut self,
+        raw: &RawTenant,
+        path: &str,
+        line: u64,
+    ) -> Option<EntraEndpoints> {
+        let provider = match &raw.provider {
+            Some(provider) if provider.value == "entra" => provider,
+            Some(provider) => {
+                self.error(
+                    provider.referenced.line(),
+                    format!("{path}.provider"),
+                    format!(
+                        "{:?} is not a known provider; the only one is \"entra\"",
+                        provider.value
+                    ),
+                );
+                return None;
+            }
+            None => {
+                let stray = [
+                    (
+                        "tenant_id",
+                        raw.tenant_id.as_ref().map(|v| v.referenced.line()),
+                    ),
+                    ("kind", raw.kind.as_ref().map(|v| v.referenced.line())),
+                    ("policy", raw.policy.as_ref().map(|v| v.referenced.line())),
+                    ("domain", raw.domain.as_ref().map(|v| v.referenced.line())),
+                    (
+                        "authority_host",
+                        raw.authority_host.as_ref().map(|v| v.referenced.line()),
+                    ),
+                    ("accept_v1_tokens", raw.accept_v1_tokens.then_some(line)),
+                ];
+                for (field, field_line) in stray {
+                    if let Some(field_line) = field_line {
+                        self.error(
+                            field_line,
+                            format!("{path}.{field}"),
+                            "applies only with provider: entra",
+                        );
+                    }
+                }
+                return None;
+            }
+        };
+        let Some(tenant_id) = &raw.tenant_id else {
+            self.error(
+                provider.referenced.line(),
+                format!("{path}.tenant_id"),
+                "provider: entra needs the tenant id",
+            );
+            return None;
+        };
+        let settings = EntraSettings {
+            tenant_id: &tenant_id.value,
+            kind: raw
+                .kind
+                .as_ref()
+                .map_or_else(EntraKind::default, |kind| kind.value),
+            policy: raw.policy.as_ref().map(|value| value.value.as_str()),
+            domain: raw.domain.as_ref().map(|value| value.value.as_str()),
+            authority_host: raw
+                .authority_host
+                .as_ref()
+                .map(|value| value.value.as_str()),
+            accept_v1_tokens: raw.accept_v1_tokens,
+        };
+        match endpoints(&settings) {
+            Ok(endpoints) => Some(endpoints),
+            Err((field, message)) => {
+                self.error(
+                    tenant_id.referenced.line(),
+                    format!("{path}.{field}"),
+                    message,
+                );
+                None
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Test harness: fixture keys, an independent token encoder (`jsonwebtoken`), a real loopback
 //! identity provider (OIDC discovery + JWKS over HTTP), and the real `tokengate` binary.
 #![allow(dead_code, unreachable_pub)]
+// The tests drive real processes and sockets, so they wait in real time.
+#![allow(clippy::disallowed_types, clippy::disallowed_methods)]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -518,4 +520,17 @@ pub fn series_value(scrape: &str, metric: &str, labels: &str) -> f64 {
         .and_then(|line| line.rsplit(' ').next())
         .and_then(|number| number.parse().ok())
         .unwrap_or_else(|| panic!("no series {metric}{{{labels}}} in:\n{scrape}"))
+}
+
+/// The flat verdict on one token, judged at `now` with the keys loaded so far (no refetch), as
+/// `tokengate validate` reports it.
+pub trait VerdictAt {
+    /// Judges `token` for `tenant` (empty: by issuer) at `now`.
+    fn validate(&self, token: &str, tenant: &str, now: i64) -> tokengate::Verdict;
+}
+
+impl VerdictAt for tokengate::Validator {
+    fn validate(&self, token: &str, tenant: &str, now: i64) -> tokengate::Verdict {
+        tokengate::Verdict::from(self.judge_at(token, tenant, now))
+    }
 }

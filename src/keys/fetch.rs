@@ -1,0 +1,344 @@
+//! Loading remote keys: OIDC discovery and JWKS over HTTPS (rustls with ring; no OpenSSL).
+
+use std::error::Error as _;
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use tokengate_core::issuer::template_left_open;
+
+use crate::config::{KeySource, TenantSpec, is_loopback};
+use tokengate_core::keyset::{KeySet, MAX_JWKS_SIZE};
+
+/// Time allowed for one HTTP request, connection included.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Keys (and, from discovery, the issuer) loaded for one tenant.
+#[derive(Debug)]
+pub(crate) struct LoadedKeys {
+    /// The parsed key set.
+    pub keys: KeySet,
+    /// The `issuer` of the discovery document, when keys came through discovery.
+    pub discovered_issuer: Option<String>,
+    /// The JWKS URL the keys came from (from discovery, or configured).
+    pub jwks_url: Url,
+    /// The JWKS response's `Cache-Control: max-age` (`no-cache`/`no-store` count as 0).
+    pub max_age: Option<Duration>,
+}
+
+/// Why keys could not be loaded. The message names the step that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    /// DNS, connection, TLS or time-out.
+    #[error("{what} {url}: {cause}")]
+    Request {
+        /// discovery or JWKS.
+        what: &'static str,
+        /// The URL.
+        url: String,
+        /// The error chain, most specific last.
+        cause: String,
+    },
+    /// The server answered with a non-success status.
+    #[error("{what} {url}: HTTP status {status}")]
+    Status {
+        /// discovery or JWKS.
+        what: &'static str,
+        /// The URL.
+        url: String,
+        /// The status code.
+        status: u16,
+    },
+    /// The body was larger than allowed.
+    #[error("{what} {url}: the response is larger than {limit} bytes")]
+    TooLarge {
+        /// discovery or JWKS.
+        what: &'static str,
+        /// The URL.
+        url: String,
+        /// The limit.
+        limit: usize,
+    },
+    /// The document could not be parsed.
+    #[error("{what} {url}: {cause}")]
+    Parse {
+        /// discovery or JWKS.
+        what: &'static str,
+        /// The URL.
+        url: String,
+        /// What was wrong.
+        cause: String,
+    },
+    /// The discovery document names an issuer the tenant does not accept.
+    #[error(
+        "discovery {url}: the document's issuer {found:?} is not among the configured issuers {configured:?}"
+    )]
+    IssuerMismatch {
+        /// The discovery URL.
+        url: String,
+        /// The issuer in the document.
+        found: String,
+        /// The tenant's issuers.
+        configured: Vec<String>,
+    },
+    /// The discovery document names a `{tenantid}` issuer, but nothing restricts tenants.
+    #[error(
+        "discovery {url}: the issuer {issuer:?} accepts tokens of every Entra tenant; list the organisations in tenant_ids and your API in audiences"
+    )]
+    OpenTemplate {
+        /// The discovery URL.
+        url: String,
+        /// The template issuer.
+        issuer: String,
+    },
+    /// A URL in the discovery document is not acceptable.
+    #[error(
+        "discovery {url}: jwks_uri {jwks_uri:?} must be https:// (or http:// on a loopback host)"
+    )]
+    InsecureJwksUri {
+        /// The discovery URL.
+        url: String,
+        /// The offending jwks_uri.
+        jwks_uri: String,
+    },
+    /// The JWKS had no usable key.
+    #[error("JWKS {url}: no usable key ({skipped})")]
+    NoUsableKey {
+        /// The URL.
+        url: String,
+        /// The skipped keys and why.
+        skipped: String,
+    },
+}
+
+#[derive(Deserialize)]
+struct DiscoveryDocument {
+    issuer: String,
+    jwks_uri: String,
+}
+
+/// Fetches discovery documents and key sets.
+#[derive(Clone, Debug)]
+pub(crate) struct Fetcher {
+    client: reqwest::Client,
+}
+
+impl Fetcher {
+    /// Builds a fetcher whose TLS uses rustls with the ring provider and the platform's roots.
+    pub(crate) fn new() -> Result<Self, FetchError> {
+        // Installing twice is harmless; the first provider stays.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(REQUEST_TIMEOUT)
+            .user_agent(concat!("tokengate/", env!("CARGO_PKG_VERSION")))
+            // A redirect may not downgrade to plain http (except to loopback) or loop.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                if attempt.previous().len() >= 5 {
+                    attempt.error("more than 5 redirects")
+                } else if attempt.url().scheme() != "https" && !is_loopback(attempt.url()) {
+                    attempt.error("a redirect to a non-https URL")
+                } else {
+                    attempt.follow()
+                }
+            }))
+            .build()
+            .map_err(|error| FetchError::Client(chain(&error)))?;
+        Ok(Self { client })
+    }
+
+    /// Loads a tenant's keys from its source. With `known` (the JWKS URL and issuer of an
+    /// earlier discovery), the discovery document is not fetched again: that is how a refetch for
+    /// an unknown `kid` costs the provider one request.
+    pub(crate) async fn load(
+        &self,
+        spec: &TenantSpec,
+        known: Option<(&Url, Option<&str>)>,
+    ) -> Result<LoadedKeys, FetchError> {
+        let options = spec.key_options();
+        let (jwks_url, discovered_issuer) = match (&spec.key_source, known) {
+            (KeySource::Static(_), _) => {
+                return Err(FetchError::Client("static keys are not fetched".into()));
+            }
+            (KeySource::JwksUri(url), _) => (url.clone(), None),
+            (KeySource::Discovery(_), Some((jwks_url, issuer))) => {
+                (jwks_url.clone(), issuer.map(str::to_owned))
+            }
+            (KeySource::Discovery(url), None) => {
+                let (body, _) = self.get(url, "discovery").await?;
+                let document: DiscoveryDocument = serde_json::from_slice(&body).map_err(|error| FetchError::Parse {
+                    what: "discovery",
+                    url: url.to_string(),
+                    cause: format!("not an OpenID discovery document with \"issuer\" and \"jwks_uri\": {error}"),
+                })?;
+                let policy = &spec.policy;
+                if spec.issuers.is_empty()
+                    && template_left_open(
+                        [document.issuer.as_str()],
+                        &policy.tenant_ids,
+                        &policy.audiences,
+                    )
+                {
+                    return Err(FetchError::OpenTemplate {
+                        url: url.to_string(),
+                        issuer: document.issuer,
+                    });
+                }
+                if !spec.issuers.is_empty() && !spec.issuers.contains(&document.issuer) {
+                    return Err(FetchError::IssuerMismatch {
+                        url: url.to_string(),
+                        found: document.issuer,
+                        configured: spec.issuers.clone(),
+                    });
+                }
+                let jwks_url = Url::parse(&document.jwks_uri)
+                    .ok()
+                    .filter(|jwks| {
+                        jwks.scheme() == "https"
+                            || (jwks.scheme() == "http"
+                                && (spec.allow_insecure_http || is_loopback(jwks)))
+                    })
+                    .ok_or_else(|| FetchError::InsecureJwksUri {
+                        url: url.to_string(),
+                        jwks_uri: document.jwks_uri.clone(),
+                    })?;
+                (jwks_url, Some(document.issuer))
+            }
+        };
+        let (body, max_age) = self.get(&jwks_url, "JWKS").await?;
+        let keys = KeySet::from_jwks(&body, &options).map_err(|error| FetchError::Parse {
+            what: "JWKS",
+            url: jwks_url.to_string(),
+            cause: error.to_string(),
+        })?;
+        if keys.is_empty() {
+            return Err(FetchError::NoUsableKey {
+                url: jwks_url.to_string(),
+                skipped: keys.skipped_summary(),
+            });
+        }
+        Ok(LoadedKeys {
+            keys,
+            discovered_issuer,
+            jwks_url,
+            max_age,
+        })
+    }
+
+    /// GETs a JSON document (size-capped) and its `Cache-Control: max-age`.
+    async fn get(
+        &self,
+        url: &Url,
+        what: &'static str,
+    ) -> Result<(Vec<u8>, Option<Duration>), FetchError> {
+        let request_error = |error: reqwest::Error| FetchError::Request {
+            what,
+            url: url.to_string(),
+            cause: chain(&error),
+        };
+        let mut response = self
+            .client
+            .get(url.clone())
+            .header("accept", "application/json")
+            .send()
+            .await
+            .map_err(request_error)?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(FetchError::Status {
+                what,
+                url: url.to_string(),
+                status: status.as_u16(),
+            });
+        }
+        let too_large = || FetchError::TooLarge {
+            what,
+            url: url.to_string(),
+            limit: MAX_JWKS_SIZE,
+        };
+        if response
+            .content_length()
+            .is_some_and(|length| length > MAX_JWKS_SIZE as u64)
+        {
+            return Err(too_large());
+        }
+        let max_age = response
+            .headers()
+            .get_all(reqwest::header::CACHE_CONTROL)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .find_map(max_age);
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(request_error)? {
+            if body.len() + chunk.len() > MAX_JWKS_SIZE {
+                return Err(too_large());
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok((body, max_age))
+    }
+}
+
+/// The freshness lifetime a `Cache-Control` value gives: `max-age=N`, or 0 for `no-cache` and
+/// `no-store` (then the refresh interval's lower clamp applies).
+pub(crate) fn max_age(cache_control: &str) -> Option<Duration> {
+    cache_control.split(',').find_map(|directive| {
+        let directive = directive.trim();
+        let (name, value) = directive.split_once('=').unwrap_or((directive, ""));
+        match name.trim().to_ascii_lowercase().as_str() {
+            "max-age" => value
+                .trim()
+                .trim_matches('"')
+                .parse()
+                .ok()
+                .map(Duration::from_secs),
+            "no-cache" | "no-store" => Some(Duration::ZERO),
+            _ => None,
+        }
+    })
+}
+
+/// An error and its sources, e.g. "error sending request: connection refused".
+fn chain(error: &reqwest::Error) -> String {
+    let mut text = if error.is_timeout() {
+        String::from("timed out")
+    } else if error.is_connect() {
+        String::from("cannot connect")
+    } else {
+        error.to_string()
+    };
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_control_max_age() {
+        assert_eq!(
+            max_age("public, max-age=3600"),
+            Some(Duration::from_secs(3600))
+        );
+        assert_eq!(
+            max_age("Max-Age = 60 , must-revalidate"),
+            Some(Duration::from_secs(60))
+        );
+        assert_eq!(max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(max_age("private"), None);
+        assert_eq!(max_age("max-age=soon"), None);
+    }
+}

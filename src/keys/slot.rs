@@ -1,0 +1,210 @@
+//! One tenant's live keys: the set it verifies with now, why the last load failed, the key
+//! metrics, and the coordination with its refresh task.
+//!
+//! The refresh task (or the CLI's one-off load) is the only writer; requests read a snapshot
+//! without locks. The slot knows nothing of tenants, routing or verdicts, which is what keeps the
+//! refresh task from depending on the tenant that owns it.
+
+use std::sync::Arc;
+
+use arc_swap::{ArcSwapOption, Guard};
+use tokengate_core::issuer::IssuerPattern;
+use tokengate_core::keyset::KeySet;
+use tokengate_core::policy::Policy;
+use tokengate_core::{Reason, Rejection};
+
+use crate::config::{KeySource, TenantSpec};
+use crate::keys::refresh::RefreshState;
+use crate::ops::metrics::KeyMetrics;
+
+/// The keys a tenant verifies with, and the policy completed for them.
+#[derive(Debug)]
+pub struct ActiveKeys {
+    /// The key set.
+    pub keys: Arc<KeySet>,
+    /// The policy, with issuers from discovery and algorithms from the keys filled in.
+    pub policy: Policy,
+    /// When the keys were last loaded successfully (seconds since the epoch).
+    pub loaded_at: i64,
+}
+
+/// A tenant's current keys and their bookkeeping.
+#[derive(Debug)]
+pub struct KeySlot {
+    spec: Arc<TenantSpec>,
+    active: ArcSwapOption<ActiveKeys>,
+    last_error: ArcSwapOption<String>,
+    metrics: KeyMetrics,
+    refresh: Arc<RefreshState>,
+}
+
+impl Drop for KeySlot {
+    fn drop(&mut self) {
+        // The tenant was removed or replaced by a reload, and no request holds it any more.
+        self.refresh.cancel();
+    }
+}
+
+impl KeySlot {
+    /// The slot for a tenant's spec; static keys are active at once, remote ones once loaded.
+    pub fn new(spec: Arc<TenantSpec>, now: i64) -> Self {
+        let slot = Self {
+            active: ArcSwapOption::empty(),
+            last_error: ArcSwapOption::empty(),
+            metrics: KeyMetrics::new(&spec.id, !matches!(spec.key_source, KeySource::Static(_))),
+            refresh: Arc::new(RefreshState::default()),
+            spec,
+        };
+        if let KeySource::Static(keys) = &slot.spec.key_source {
+            slot.install(keys.clone(), None, now);
+        }
+        slot
+    }
+
+    /// The tenant's configuration.
+    pub fn spec(&self) -> &TenantSpec {
+        &self.spec
+    }
+
+    /// Whether the keys are fetched (and refreshed) rather than configured.
+    pub fn is_remote(&self) -> bool {
+        !matches!(self.spec.key_source, KeySource::Static(_))
+    }
+
+    /// The state shared with the refresh task.
+    pub fn refresh_state(&self) -> &Arc<RefreshState> {
+        &self.refresh
+    }
+
+    /// The current keys, if any were loaded.
+    pub fn active(&self) -> Option<Arc<ActiveKeys>> {
+        self.active.load_full()
+    }
+
+    /// The current keys without taking a reference count (for the request path: hold the
+    /// guard briefly).
+    pub fn current(&self) -> Guard<Option<Arc<ActiveKeys>>> {
+        self.active.load()
+    }
+
+    /// Whether usable keys are loaded.
+    pub fn has_keys(&self) -> bool {
+        self.active.load().is_some()
+    }
+
+    /// Replaces the keys atomically; readers keep the set they already hold.
+    pub fn install(&self, keys: Arc<KeySet>, discovered_issuer: Option<String>, now: i64) {
+        let mut policy = self.spec.policy.clone();
+        if policy.issuers.is_empty()
+            && let Some(issuer) = discovered_issuer
+        {
+            policy.issuers.push(IssuerPattern::new(issuer));
+        }
+        if self.spec.algorithms.is_none() {
+            policy.algorithms = keys.algorithms();
+        }
+        self.metrics.loaded(keys.len(), keys.skipped().len(), now);
+        self.active.store(Some(Arc::new(ActiveKeys {
+            keys,
+            policy,
+            loaded_at: now,
+        })));
+        self.last_error.store(None);
+    }
+
+    /// Takes over the keys of the slot this one replaces in a reload, when both fetch from the
+    /// same place, so that a policy change does not leave the tenant without keys until the
+    /// next fetch completes.
+    pub fn inherit(&self, old: &Self) {
+        let same_source = match (&self.spec.key_source, &old.spec.key_source) {
+            (KeySource::Discovery(new), KeySource::Discovery(old)) => new == old,
+            (KeySource::JwksUri(new), KeySource::JwksUri(old)) => new == old,
+            _ => false,
+        };
+        if !same_source || self.spec.algorithms != old.spec.algorithms {
+            return;
+        }
+        let Some(active) = old.active() else {
+            return;
+        };
+        let discovered = old.refresh.discovered();
+        let issuer = discovered.as_ref().and_then(|found| found.1.clone());
+        self.refresh.remember_discovery(discovered);
+        self.install(active.keys.clone(), issuer, active.loaded_at);
+    }
+
+    /// Records why the last load failed (the current keys, if any, stay).
+    pub fn record_error(&self, error: String) {
+        self.metrics.failed();
+        self.last_error.store(Some(Arc::new(error)));
+    }
+
+    /// For a token with an unknown `kid`: wakes a refetch (single-flight, rate-limited) and
+    /// waits briefly for it. Returns whether a fetch finished, so that validating again may help.
+    pub async fn refetch_for_unknown_kid(&self) -> bool {
+        if !self.is_remote() {
+            return false;
+        }
+        let settings = self.spec.refresh;
+        self.refresh
+            .refetch_for_unknown_kid(settings.unknown_kid_cooldown, settings.unknown_kid_wait)
+            .await
+    }
+
+    /// How long keys may serve without a successful refresh, in seconds.
+    fn max_stale(&self) -> i64 {
+        i64::try_from(self.spec.refresh.max_stale.as_secs()).unwrap_or(i64::MAX)
+    }
+
+    /// The reason to refuse every token when the keys are older than `max_stale`.
+    pub fn stale(&self, active: &ActiveKeys, now: i64) -> Option<Rejection> {
+        let max_stale = self.max_stale();
+        let age = now.saturating_sub(active.loaded_at);
+        if !self.is_remote() || age <= max_stale {
+            return None;
+        }
+        let cause = self
+            .last_error
+            .load_full()
+            .map_or_else(String::new, |error| {
+                format!("; the last refresh failed: {error}")
+            });
+        Some(Rejection::new(
+            Reason::KeysUnavailable,
+            format!(
+                "the tenant's keys were last refreshed {age}s ago, longer than max_stale ({max_stale}s){cause}"
+            ),
+        ))
+    }
+
+    /// Why keys are missing, for the `KEYS_UNAVAILABLE` detail.
+    pub fn unavailable(&self) -> Rejection {
+        let detail = match self.last_error.load_full() {
+            Some(error) => format!("the tenant's keys could not be loaded: {error}"),
+            None => "the tenant's keys are still loading; retry shortly".to_owned(),
+        };
+        Rejection::new(Reason::KeysUnavailable, detail)
+    }
+
+    /// The issuers the tenant currently accepts (discovery may have added one).
+    pub fn issuers(&self) -> Vec<IssuerPattern> {
+        match self.active.load().as_ref() {
+            Some(active) => active.policy.issuers.clone(),
+            None => self.spec.policy.issuers.clone(),
+        }
+    }
+
+    /// Updates the "seconds until the keys go stale" gauge (before a scrape).
+    pub fn update_staleness(&self, now: i64) {
+        if !self.is_remote() {
+            return;
+        }
+        let max_stale = self.max_stale();
+        let left = self.active().map_or(0, |active| {
+            max_stale
+                .saturating_sub(now.saturating_sub(active.loaded_at))
+                .max(0)
+        });
+        self.metrics.seconds_until_stale(left);
+    }
+}

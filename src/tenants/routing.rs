@@ -1,0 +1,306 @@
+//! Choosing the tenant for a token: the one the request names, or the one that accepts the
+//! token's issuer (exact issuers by hash, `{tenantid}` templates by scan), with the audience and
+//! the tenant-id allow-list deciding between tenants that share an issuer.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokengate_core::issuer::IssuerPattern;
+use tokengate_core::text::quote;
+use tokengate_core::token::ParsedToken;
+use tokengate_core::{Reason, Rejection};
+
+use crate::tenants::registry::Registry;
+use crate::tenants::tenant::Tenant;
+
+/// Which tenants accept which issuer.
+#[derive(Debug, Default)]
+pub struct IssuerIndex {
+    exact: HashMap<String, Vec<Arc<Tenant>>>,
+    templates: Vec<(IssuerPattern, Arc<Tenant>)>,
+    /// What the index was built from: each tenant's issuers and whether it had keys (which
+    /// decides between tenants that share an issuer).
+    built_from: Vec<(bool, Vec<String>)>,
+    /// Identifies this routing: replaced only when `built_from` changes, so cached verdicts
+    /// of tokens routed by issuer stay valid exactly as long as the routing does.
+    generation: Arc<()>,
+}
+
+impl IssuerIndex {
+    /// What an index of `tenants` would be built from, to tell whether it must be rebuilt.
+    pub fn sources(tenants: &[Arc<Tenant>]) -> Vec<(bool, Vec<String>)> {
+        tenants
+            .iter()
+            .map(|tenant| {
+                let issuers = tenant.issuers();
+                let issuers = issuers.iter().map(|issuer| issuer.as_str().to_owned());
+                (tenant.has_keys(), issuers.collect())
+            })
+            .collect()
+    }
+
+    /// The index of `tenants`, from what [`IssuerIndex::sources`] gave for them.
+    pub fn build(tenants: &[Arc<Tenant>], built_from: Vec<(bool, Vec<String>)>) -> Self {
+        let mut index = Self {
+            built_from,
+            ..Self::default()
+        };
+        for tenant in tenants {
+            for issuer in tenant.issuers() {
+                if issuer.is_template() {
+                    index.templates.push((issuer, tenant.clone()));
+                } else {
+                    let tenants = index.exact.entry(issuer.as_str().to_owned()).or_default();
+                    if !tenants.iter().any(|known| Arc::ptr_eq(known, tenant)) {
+                        tenants.push(tenant.clone());
+                    }
+                }
+            }
+        }
+        index
+    }
+
+    /// What this index was built from.
+    pub fn built_from(&self) -> &[(bool, Vec<String>)] {
+        &self.built_from
+    }
+
+    /// The identity of this routing (see the field's doc).
+    pub fn generation(&self) -> &Arc<()> {
+        &self.generation
+    }
+
+    /// The tenants that accept `iss` (a template only for the token's own `tid`).
+    /// Borrows the exact matches (the usual case, no allocation); copies only when a template
+    /// adds a tenant.
+    fn candidates(&self, iss: &str, tid: Option<&str>) -> Cow<'_, [Arc<Tenant>]> {
+        let exact: &[Arc<Tenant>] = self.exact.get(iss).map_or(&[], Vec::as_slice);
+        let mut found = Cow::Borrowed(exact);
+        for (pattern, tenant) in &self.templates {
+            if pattern.matches(iss, tid) && !found.iter().any(|known| Arc::ptr_eq(known, tenant)) {
+                found.to_mut().push(tenant.clone());
+            }
+        }
+        found
+    }
+
+    /// Every accepted issuer, for diagnostics.
+    pub fn patterns(&self) -> Vec<IssuerPattern> {
+        self.exact
+            .keys()
+            .map(IssuerPattern::new)
+            .chain(self.templates.iter().map(|(pattern, _)| pattern.clone()))
+            .collect()
+    }
+}
+
+/// Why no tenant was chosen.
+#[derive(Debug)]
+pub(crate) struct Unrouted {
+    /// The answer for the token.
+    pub rejection: Rejection,
+    /// No tenant at all accepts the token's issuer (diagnostics may say why).
+    pub no_issuer_match: bool,
+}
+
+impl From<Rejection> for Unrouted {
+    fn from(rejection: Rejection) -> Self {
+        Self {
+            rejection,
+            no_issuer_match: false,
+        }
+    }
+}
+
+/// The tenant for a token: `requested` when it is not empty, else by the token's issuer.
+pub(crate) fn choose(
+    registry: &Registry,
+    requested: &str,
+    token: &ParsedToken<'_>,
+) -> Result<Arc<Tenant>, Unrouted> {
+    if !requested.is_empty() {
+        return registry.get(requested).cloned().ok_or_else(|| {
+            Rejection::new(
+                Reason::UnknownTenant,
+                format!("no tenant has the id {}", quote(requested)),
+            )
+            .into()
+        });
+    }
+    let Some(iss) = token.claims.iss.as_deref() else {
+        return Err(Rejection::fixed(
+            Reason::UnknownTenant,
+            "the token has no \"iss\" claim, so no tenant can be chosen; pass the tenant id in the request",
+        )
+        .into());
+    };
+    let index = registry.routing();
+    let tid = token.claims.string("tid");
+    let candidates = index.candidates(iss, tid.as_deref());
+    match candidates.as_ref() {
+        [] => Err(no_candidate(registry.tenants(), iss)),
+        [only] => Ok(only.clone()),
+        several => single_out(several, token, tid.as_deref()).ok_or_else(|| {
+            Rejection::new(
+                Reason::UnknownTenant,
+                format!(
+                    "{} tenants accept the issuer {} and the token's audience does not single one out; pass the tenant id",
+                    several.len(),
+                    quote(iss)
+                ),
+            )
+            .into()
+        }),
+    }
+}
+
+/// The answer when no loaded tenant accepts `iss`.
+fn no_candidate(tenants: &[Arc<Tenant>], iss: &str) -> Unrouted {
+    let waiting: Vec<&str> = tenants
+        .iter()
+        .filter(|tenant| tenant.awaits_discovery())
+        .map(|tenant| tenant.id())
+        .collect();
+    if !waiting.is_empty() {
+        // The token may belong to a tenant whose issuer is not known yet.
+        return Rejection::new(
+            Reason::KeysUnavailable,
+            format!(
+                "no loaded tenant accepts the issuer {}, and tenants {} have not loaded their discovery documents yet (which name their issuers); retry shortly, or pass the tenant id",
+                quote(iss),
+                waiting.join(", ")
+            ),
+        )
+        .into();
+    }
+    Unrouted {
+        rejection: Rejection::new(
+            Reason::UnknownTenant,
+            format!(
+                "no tenant accepts the issuer {}; check the token's issuer or pass the tenant id",
+                quote(iss)
+            ),
+        ),
+        no_issuer_match: true,
+    }
+}
+
+/// Several tenants share the issuer (one identity provider, several APIs): the audience and the
+/// tenant-id allow-list decide, and must decide uniquely.
+fn single_out(
+    several: &[Arc<Tenant>],
+    token: &ParsedToken<'_>,
+    tid: Option<&str>,
+) -> Option<Arc<Tenant>> {
+    let mut matching = several.iter().filter(|tenant| {
+        tenant.active().is_some_and(|active| {
+            let policy = &active.policy;
+            let audience = policy
+                .audiences
+                .iter()
+                .any(|audience| token.claims.aud.contains(audience));
+            audience && policy.allows_tenant_id(tid)
+        })
+    });
+    match (matching.next(), matching.next()) {
+        (Some(only), None) => Some(only.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use serde_json::{Value, json};
+    use tokengate_core::token::{DecodedToken, Limits};
+
+    use super::*;
+    use crate::config::Config;
+
+    const TID: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
+    const OTHER: &str = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    const KEY: &str = r#"{"keys": [{"kty": "oct", "kid": "k", "alg": "HS256", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"}]}"#;
+
+    fn registry(tenants: &str) -> Registry {
+        let yaml = format!("tenants:\n{tenants}");
+        match Config::parse(&yaml, None, Path::new(".")) {
+            Ok(config) => Registry::new(&config, 0),
+            Err(errors) => panic!("{errors}\n{yaml}"),
+        }
+    }
+
+    fn tenant(id: &str, issuer: &str, extra: &str) -> String {
+        format!(
+            "  - id: {id}\n    issuers: [\"{issuer}\"]\n    algorithms: [HS256]\n    jwks: {KEY}\n{extra}"
+        )
+    }
+
+    /// The tenant chosen for a token with `claims`, by issuer; its id, or the reason.
+    fn chosen(registry: &Registry, claims: &Value) -> Result<String, (Reason, bool)> {
+        let token = format!(
+            "{}.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256"}"#),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let decoded = DecodedToken::decode(&token, &Limits::default()).expect("decodes");
+        let parsed = decoded.parse().expect("parses");
+        choose(registry, "", &parsed)
+            .map(|tenant| tenant.id().to_owned())
+            .map_err(|unrouted| (unrouted.rejection.reason, unrouted.no_issuer_match))
+    }
+
+    #[test]
+    fn exact_issuers_and_templates_route_to_their_tenant() {
+        let registry = registry(&format!(
+            "{}{}",
+            tenant("a", "https://a.example", ""),
+            tenant(
+                "entra",
+                "https://login.example/{tenantid}/v2.0",
+                &format!("    tenant_ids: [\"{TID}\"]\n    audiences: [api]\n")
+            )
+        ));
+        assert_eq!(
+            chosen(&registry, &json!({"iss": "https://a.example"})),
+            Ok("a".into())
+        );
+        let own = json!({"iss": format!("https://login.example/{TID}/v2.0"), "tid": TID});
+        assert_eq!(chosen(&registry, &own), Ok("entra".into()));
+        let mismatched = json!({"iss": format!("https://login.example/{TID}/v2.0"), "tid": OTHER});
+        assert_eq!(
+            chosen(&registry, &mismatched),
+            Err((Reason::UnknownTenant, true)),
+            "a template matches only the token's own tid"
+        );
+        assert_eq!(
+            chosen(&registry, &json!({"sub": "x"})),
+            Err((Reason::UnknownTenant, false)),
+            "no iss: no routing"
+        );
+    }
+
+    #[test]
+    fn tenants_sharing_an_issuer_are_told_apart_by_audience() {
+        let registry = registry(&format!(
+            "{}{}",
+            tenant("orders", "https://idp.example", "    audiences: [orders]\n"),
+            tenant(
+                "billing",
+                "https://idp.example",
+                "    audiences: [billing]\n"
+            )
+        ));
+        let token = |aud: &str| json!({"iss": "https://idp.example", "aud": aud});
+        assert_eq!(chosen(&registry, &token("billing")), Ok("billing".into()));
+        assert_eq!(chosen(&registry, &token("orders")), Ok("orders".into()));
+        assert_eq!(
+            chosen(&registry, &token("shipping")),
+            Err((Reason::UnknownTenant, false)),
+            "no audience singles one out"
+        );
+    }
+}

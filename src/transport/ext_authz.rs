@@ -1,0 +1,161 @@
+//! Envoy external authorization: `envoy.service.auth.v3.Authorization/Check` on the same port as
+//! `TokenValidator`, for Envoy, Istio, Envoy Gateway, Contour and Emissary.
+//!
+//! A decision is always a successful RPC: allowed is `status: OK` with headers for the upstream;
+//! denied is `UNAUTHENTICATED` with a 401 (or `PERMISSION_DENIED` with a 403) and an RFC 6750
+//! challenge. Only an internal failure is a gRPC error, so Envoy's `failure_mode_allow` applies
+//! to failures and never to decisions.
+//!
+//! Per route, `context_extensions` can name the `tenant`, and add `required_scopes` (any of,
+//! separated by spaces or commas, matched against `scp`/`scope` and `roles`) and `audiences`
+//! (any of, comma-separated). What to decide is [`crate::transport::gateway`]'s; this module
+//! only reads the `CheckRequest` and writes the `CheckResponse`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use envoy_types::ext_authz::v3::pb::{
+    Authorization, CheckRequest, CheckResponse, HeaderAppendAction, HttpStatusCode,
+};
+use envoy_types::ext_authz::v3::{
+    CheckRequestExt, CheckResponseExt, DeniedHttpResponseBuilder, OkHttpResponseBuilder,
+};
+use envoy_types::pb::google::protobuf::{ListValue, Struct, Value, value::Kind};
+use tonic::{Request, Response, Status};
+
+use crate::runtime::Runtime;
+use crate::transport::gateway::{Decision, GatewayRequest, authorize, find_token, split_list};
+use crate::transport::status::Denial;
+
+/// The methods of `envoy.service.auth.v3.Authorization` and their gRPC types, for the gRPC
+/// metrics: envoy-types ships no descriptor set to read them from.
+pub(crate) const METHODS: [(&str, &str); 1] = [("Check", "unary")];
+
+/// Serves `envoy.service.auth.v3.Authorization`.
+#[derive(Clone)]
+pub(crate) struct ExtAuthzService {
+    runtime: Arc<Runtime>,
+}
+
+impl ExtAuthzService {
+    /// A service over the running configuration.
+    pub(crate) fn new(runtime: Arc<Runtime>) -> Self {
+        Self { runtime }
+    }
+}
+
+#[tonic::async_trait]
+impl Authorization for ExtAuthzService {
+    async fn check(
+        &self,
+        request: Request<CheckRequest>,
+    ) -> Result<Response<CheckResponse>, Status> {
+        let request = request.into_inner();
+        // One snapshot: the settings and the tenants of the same configuration.
+        let snapshot = self.runtime.snapshot();
+        let empty = HashMap::new();
+        let headers = request.get_client_headers().unwrap_or(&empty);
+        let attributes = request.attributes.as_ref();
+        let path = attributes
+            .and_then(|attributes| attributes.request.as_ref())
+            .and_then(|request| request.http.as_ref())
+            .map_or("", |http| http.path.as_str());
+        let extensions = attributes.map_or(&empty, |attributes| &attributes.context_extensions);
+        let ask = GatewayRequest {
+            token: find_token(&snapshot.config.ext_authz, headers, path),
+            tenant: extensions.get("tenant").map_or("", String::as_str),
+            required_scopes: split_list(extensions.get("required_scopes").map(String::as_str)),
+            audiences: split_list(extensions.get("audiences").map(String::as_str)),
+        };
+        match authorize(&snapshot, &ask).await {
+            Decision::Unavailable { detail } => {
+                tracing::warn!(%detail, "ext_authz: no usable keys; answering UNAVAILABLE");
+                Err(Status::unavailable(
+                    "tokengate has no usable keys for this tenant",
+                ))
+            }
+            Decision::Allow {
+                set,
+                remove,
+                tenant,
+                claims,
+            } => Ok(Response::new(allowed(set, remove, &tenant, &claims))),
+            Decision::Deny {
+                denial,
+                challenge,
+                body,
+                code,
+            } => Ok(Response::new(denied(denial, challenge, body, code))),
+        }
+    }
+}
+
+/// An allow: the headers for the upstream, and the tenant and claims as dynamic metadata.
+fn allowed(
+    set: Vec<(String, String)>,
+    remove: Vec<String>,
+    tenant: &str,
+    claims: &serde_json::Value,
+) -> CheckResponse {
+    let overwrite = Some(HeaderAppendAction::OverwriteIfExistsOrAdd);
+    let mut ok = OkHttpResponseBuilder::new();
+    for (header, value) in set {
+        ok.add_header(header, value, overwrite, false);
+    }
+    for header in remove {
+        ok.remove_header(header);
+    }
+    let mut response = CheckResponse::with_status(Status::ok("token valid"));
+    response.set_http_response(ok);
+    response.set_dynamic_metadata(Some(Struct {
+        fields: HashMap::from([
+            ("tenant".to_owned(), string_value(tenant)),
+            ("claims".to_owned(), json_to_value(claims)),
+        ]),
+    }));
+    response
+}
+
+/// A refusal: the gRPC status, and the HTTP answer Envoy sends the client.
+fn denied(denial: Denial, challenge: String, body: String, code: String) -> CheckResponse {
+    let overwrite = Some(HeaderAppendAction::OverwriteIfExistsOrAdd);
+    let message = match denial {
+        Denial::NoToken => "no token".to_owned(),
+        Denial::InvalidToken | Denial::InsufficientScope => code,
+    };
+    let http = i32::from(denial.http_status().as_u16());
+    let mut refusal = DeniedHttpResponseBuilder::new();
+    refusal.set_http_status(HttpStatusCode::try_from(http).unwrap_or(HttpStatusCode::Unauthorized));
+    refusal.add_header("www-authenticate", challenge, overwrite, false);
+    refusal.add_header("content-type", "application/json", overwrite, false);
+    refusal.set_body(body);
+    let mut response = CheckResponse::with_status(Status::new(denial.grpc_code(), message));
+    response.set_http_response(refusal);
+    response
+}
+
+fn string_value(text: &str) -> Value {
+    Value {
+        kind: Some(Kind::StringValue(text.to_owned())),
+    }
+}
+
+/// JSON as a `google.protobuf.Value`, for dynamic metadata.
+fn json_to_value(json: &serde_json::Value) -> Value {
+    let kind = match json {
+        serde_json::Value::Null => Kind::NullValue(0),
+        serde_json::Value::Bool(flag) => Kind::BoolValue(*flag),
+        serde_json::Value::Number(number) => Kind::NumberValue(number.as_f64().unwrap_or_default()),
+        serde_json::Value::String(text) => Kind::StringValue(text.clone()),
+        serde_json::Value::Array(items) => Kind::ListValue(ListValue {
+            values: items.iter().map(json_to_value).collect(),
+        }),
+        serde_json::Value::Object(members) => Kind::StructValue(Struct {
+            fields: members
+                .iter()
+                .map(|(key, value)| (key.clone(), json_to_value(value)))
+                .collect(),
+        }),
+    };
+    Value { kind: Some(kind) }
+}

@@ -1,0 +1,101 @@
+//! HTTP forward-auth for gateways that authorize with a sub-request: nginx `auth_request` and
+//! Traefik `ForwardAuth`. `GET /auth` answers 200 with the claim headers, or 401/403 with an
+//! RFC 6750 `WWW-Authenticate` challenge and a JSON body; the same decisions as ext_authz.
+//!
+//! The route's tenant and requirements are query parameters of the auth URL the gateway is
+//! configured with (`/auth?tenant=orders&required_scopes=orders.read`), never client headers.
+//! The original URI (for a token in the query string) comes from `X-Forwarded-Uri` (Traefik) or
+//! `X-Original-URI` (nginx).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use crate::net;
+use crate::runtime::Runtime;
+use crate::transport::gateway::{Decision, GatewayRequest, authorize, find_token, split_list};
+
+/// Serves `/auth` on `listener` until the process ends.
+pub(crate) async fn serve(listener: TcpListener, runtime: Arc<Runtime>) {
+    let app = Router::new().route("/auth", get(auth)).with_state(runtime);
+    if let Err(error) = axum::serve(net::http_listener(listener), app).await {
+        tracing::error!(%error, "the forward-auth listener failed");
+    }
+}
+
+async fn auth(
+    State(runtime): State<Arc<Runtime>>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    // One snapshot: the settings and the tenants of the same configuration.
+    let snapshot = runtime.snapshot();
+    let settings = &snapshot.config.ext_authz;
+    let client_headers: HashMap<String, String> = headers
+        .iter()
+        .filter_map(|(name, value)| {
+            value
+                .to_str()
+                .ok()
+                .map(|value| (name.as_str().to_owned(), value.to_owned()))
+        })
+        .collect();
+    // nginx sets X-Original-URI itself (overriding a client's); prefer it over X-Forwarded-Uri,
+    // which only Traefik sets.
+    let original_uri = client_headers
+        .get("x-original-uri")
+        .or_else(|| client_headers.get("x-forwarded-uri"))
+        .map_or("/", String::as_str);
+    let ask = GatewayRequest {
+        token: find_token(settings, &client_headers, original_uri),
+        tenant: query.get("tenant").map_or("", String::as_str),
+        required_scopes: split_list(query.get("required_scopes").map(String::as_str)),
+        audiences: split_list(query.get("audiences").map(String::as_str)),
+    };
+    let decision = authorize(&snapshot, &ask).await;
+    let status = decision.http_status();
+    let mut response = match decision {
+        Decision::Allow { set, .. } => {
+            let mut response = StatusCode::OK.into_response();
+            for (name, value) in set {
+                if let (Ok(name), Ok(value)) =
+                    (HeaderName::try_from(name), HeaderValue::try_from(value))
+                {
+                    response.headers_mut().insert(name, value);
+                }
+            }
+            response
+        }
+        Decision::Unavailable { detail } => {
+            tracing::warn!(%detail, "forward-auth: no usable keys; answering 503");
+            (
+                status,
+                "tokengate cannot check tokens of this tenant right now\n",
+            )
+                .into_response()
+        }
+        Decision::Deny {
+            challenge, body, ..
+        } => {
+            let mut response = (status, body).into_response();
+            if let Ok(value) = HeaderValue::try_from(challenge) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, value);
+            }
+            response.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
+    };
+    *response.status_mut() = status;
+    response
+}
