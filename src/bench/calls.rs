@@ -1,21 +1,20 @@
 //! The calls `tokengate bench` makes, one kind per mode, and the checks of their answers.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use bytes::BufMut as _;
-use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
 use hdrhistogram::Histogram;
 use tokio_stream::StreamExt as _;
 use tonic::transport::Channel;
 
-use super::tokens::{Expect, Sample};
+use super::answers::{
+    Prepared, batch_request, check_decision, check_validation, error_code, judge_gateway,
+};
 use super::wire::{self, Encoded};
-use crate::pb;
 
 /// One kind of call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -137,29 +136,6 @@ impl Judged {
             wrong: problem.into_iter().collect(),
         }
     }
-}
-
-/// A token with its requests encoded once.
-pub(super) struct Prepared {
-    /// The token and its expected verdict.
-    pub sample: Sample,
-    /// `ValidateTokenRequest` (the correlation id is the token's index).
-    validate: Encoded,
-    /// Envoy `CheckRequest` with the token in `authorization`.
-    check: Encoded,
-}
-
-/// Encodes each token's requests once.
-pub(super) fn prepare(samples: &[Sample], tenant: &str) -> Arc<[Prepared]> {
-    samples
-        .iter()
-        .enumerate()
-        .map(|(index, sample)| Prepared {
-            sample: sample.clone(),
-            validate: Encoded::of(&request(sample, tenant, index)),
-            check: Encoded::of(&check_request(&sample.token, tenant)),
-        })
-        .collect()
 }
 
 /// Everything a phase needs.
@@ -287,113 +263,6 @@ async fn once(phase: &Phase, connection: usize, next: &AtomicUsize) -> Result<Ju
         Call::ForwardAuth | Call::NoToken => forward_auth(phase, next).await,
         Call::Stream => Err("streams are driven by `stream`".into()),
     }
-}
-
-/// A `ValidateBatchRequest` from pre-encoded requests: each is field 1, length-delimited.
-fn batch_request(picked: &[&Prepared]) -> Encoded {
-    let len: usize = picked.iter().map(|p| p.validate.0.len() + 6).sum();
-    let mut buf = bytes::BytesMut::with_capacity(len);
-    for prepared in picked {
-        prost::encoding::encode_key(1, prost::encoding::WireType::LengthDelimited, &mut buf);
-        prost::encoding::encode_varint(prepared.validate.0.len() as u64, &mut buf);
-        buf.put_slice(&prepared.validate.0);
-    }
-    Encoded(buf.freeze())
-}
-
-fn request(sample: &Sample, tenant: &str, index: usize) -> pb::ValidateTokenRequest {
-    pb::ValidateTokenRequest {
-        token: sample.token.to_string(),
-        tenant: tenant.to_owned(),
-        correlation_id: index.to_string(),
-    }
-}
-
-/// Why a `ValidateToken` answer is wrong, if it is.
-fn check_validation(sample: &Sample, response: &wire::Answer) -> Option<String> {
-    let right = match sample.expect {
-        Expect::Valid => response.valid,
-        Expect::Rejected(reason) => !response.valid && response.reason_code == reason.code(),
-    };
-    (!right).then(|| {
-        format!(
-            "expected {}, got {} {} ({})",
-            expected(sample.expect),
-            if response.valid { "valid" } else { "rejected" },
-            response.reason_code,
-            response.detail
-        )
-    })
-}
-
-fn expected(expect: Expect) -> String {
-    match expect {
-        Expect::Valid => "valid".into(),
-        Expect::Rejected(reason) => format!("rejected {}", reason.code()),
-    }
-}
-
-fn check_request(token: &str, tenant: &str) -> CheckRequest {
-    use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
-    let mut context_extensions = HashMap::new();
-    if !tenant.is_empty() {
-        context_extensions.insert("tenant".to_owned(), tenant.to_owned());
-    }
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(Request {
-                http: Some(HttpRequest {
-                    method: "GET".into(),
-                    path: "/bench".into(),
-                    headers: HashMap::from([(
-                        "authorization".to_owned(),
-                        format!("Bearer {token}"),
-                    )]),
-                    ..HttpRequest::default()
-                }),
-                ..Request::default()
-            }),
-            context_extensions,
-            ..AttributeContext::default()
-        }),
-    }
-}
-
-/// Why a `Check` answer is wrong: an allow for a valid token, a denial naming the expected
-/// reason for the others.
-fn check_decision(sample: &Sample, response: &wire::Decision) -> Option<String> {
-    let allowed = response
-        .status
-        .as_ref()
-        .is_some_and(|status| status.code == 0);
-    let denied_code = response
-        .denied_response
-        .as_ref()
-        .and_then(|denied| error_code(&denied.body));
-    judge_gateway(sample.expect, allowed, denied_code)
-}
-
-fn error_code(body: &str) -> Option<String> {
-    let body: serde_json::Value = serde_json::from_str(body).ok()?;
-    body.get("error")?.as_str().map(str::to_owned)
-}
-
-fn judge_gateway(expect: Expect, allowed: bool, denied_code: Option<String>) -> Option<String> {
-    let right = match expect {
-        Expect::Valid => allowed,
-        Expect::Rejected(reason) => !allowed && denied_code.as_deref() == Some(reason.code()),
-    };
-    (!right).then(|| {
-        format!(
-            "expected {}, got {}",
-            expected(expect),
-            if allowed {
-                "allowed".to_owned()
-            } else {
-                format!("denied {}", denied_code.unwrap_or_default())
-            }
-        )
-    })
 }
 
 async fn forward_auth(phase: &Phase, next: &AtomicUsize) -> Result<Judged, String> {

@@ -7,6 +7,7 @@
 //! each figure beside it, so a result reads as a ratio rather than an absolute number of a
 //! noisy machine. With `--server-pid` it also reads the server's CPU time from `/proc`.
 
+mod answers;
 mod calls;
 mod cpu;
 mod report;
@@ -124,7 +125,7 @@ pub(crate) async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
     let phase = Phase {
         call,
         connections,
-        samples: calls::prepare(&samples, &options.tenant),
+        samples: answers::prepare(&samples, &options.tenant),
         in_flight: options.in_flight as usize,
     };
     let measured = measure(&phase, options).await;

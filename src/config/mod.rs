@@ -11,7 +11,7 @@
 //! ```
 //!
 //! One file per concern: [`raw`] (the YAML as written), [`check`] (the shared checks),
-//! `tenant.rs` (one tenant), [`entra`] (the Microsoft Entra preset), [`spec`] (the checked
+//! `tenant.rs` (one tenant), `preset.rs` and [`entra`] (the Microsoft Entra preset), [`spec`] (the checked
 //! result), [`error`], and the `cache` and `refresh` blocks.
 //!
 //! May import: the core only.
@@ -23,6 +23,7 @@ mod cache;
 mod check;
 mod entra;
 mod error;
+mod preset;
 mod raw;
 mod refresh;
 mod spec;

@@ -14,7 +14,7 @@ use tokengate_core::policy::Policy;
 use tokengate_core::{Reason, Rejection};
 
 use crate::config::{KeySource, TenantSpec};
-use crate::keys::refresh::RefreshState;
+use crate::keys::refetch::RefreshState;
 use crate::ops::metrics::KeyMetrics;
 
 /// The keys a tenant verifies with, and the policy completed for them.
@@ -72,7 +72,7 @@ impl KeySlot {
     }
 
     /// The state shared with the refresh task.
-    pub fn refresh_state(&self) -> &Arc<RefreshState> {
+    pub(crate) fn refresh_state(&self) -> &Arc<RefreshState> {
         &self.refresh
     }
 

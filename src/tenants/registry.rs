@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::{ArcSwap, Guard};
 
 use crate::config::Config;
-use crate::tenants::routing::IssuerIndex;
+use crate::tenants::index::IssuerIndex;
 use crate::tenants::tenant::Tenant;
 
 /// All tenants, with an index from issuer to tenant.

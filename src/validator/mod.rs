@@ -80,7 +80,7 @@ impl Validator {
     }
 
     /// A validator with a registry of its own, built for `config` at `now` (static keys are
-    /// active at once; remote ones need [`crate::keys::refresh`]).
+    /// active at once; remote ones need `keys::refresh`).
     pub fn for_config(config: &Config, now: i64) -> Self {
         Self::new(config, Arc::new(Registry::new(config, now)))
     }

@@ -38,7 +38,7 @@ pub struct Verdict {
     /// The header `alg`.
     #[serde(skip_serializing_if = "String::is_empty")]
     pub algorithm: String,
-    /// The stable code of a recognised cause (see [`crate::diagnose::Hint`]).
+    /// The stable code of a recognised cause (see `diagnose::Hint`).
     #[serde(skip_serializing_if = "str::is_empty")]
     pub hint_code: &'static str,
     /// The payload JSON exactly as in the token; only when valid.

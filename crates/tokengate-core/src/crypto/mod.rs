@@ -1,7 +1,7 @@
 //! The crypto seam: every signature check, HMAC and digest tokengate makes goes through this
 //! module, so the backend can be swapped in one place.
 //!
-//! - Default: [`ring`].
+//! - Default: `ring`.
 //! - Feature `aws-lc`: `aws-lc-rs`, with public keys parsed once at load (`ParsedPublicKey`),
 //!   which makes RSA and ECDSA verification faster and is the route to a FIPS build.
 //!

@@ -1,7 +1,7 @@
 //! The verification core: a pure, synchronous function of (token, keys, policy, now).
 //!
 //! It knows nothing of tokio, gRPC, metrics or the network, so it can be tested and fuzzed on
-//! its own. It does not choose the tenant (see [`crate::tenant`]) and does not decode the token
+//! its own. It does not choose the tenant (the service does) and does not decode the token
 //! (see [`crate::token`]).
 
 use crate::algorithm::Algorithm;

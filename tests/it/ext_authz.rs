@@ -2,7 +2,7 @@
 //! way Envoy calls it: decisions are OK RPCs carrying an allow (headers) or a deny (401/403 with
 //! an RFC 6750 challenge).
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 
@@ -13,7 +13,7 @@ use envoy_types::pb::envoy::service::auth::v3::authorization_client::Authorizati
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
 use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, CheckResponse};
 use serde_json::json;
-use support::{Idp, TestKey, Tokengate, claims, jwks, now};
+use support::{Idp, InProcess, TestKey, Tokengate, claims, jwks, now};
 use tonic::transport::Channel;
 
 const AUDIENCE: &str = "api://orders";
@@ -103,7 +103,7 @@ tenants:
         idp.discovery_url(),
         idp.jwks_url()
     );
-    let server = Tokengate::start(&config);
+    let server = InProcess::start(&config).await;
     server.wait_serving().await;
     let channel = Channel::from_shared(server.endpoint())
         .expect("endpoint")

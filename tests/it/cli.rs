@@ -1,6 +1,6 @@
 //! The command line as a user runs it: exit codes, messages, and the embedded default.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};

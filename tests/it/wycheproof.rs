@@ -1,6 +1,6 @@
 //! Project Wycheproof's JSON Web Signature vectors, run through tokengate's JWS layer
 //! (header rules, algorithm binding, key choice, signature). The payloads are not JWT claim sets,
-//! so claims are not checked here; `tests/core.rs` covers them.
+//! so claims are not checked here; `tests/it/engine.rs` covers them.
 
 use std::collections::HashMap;
 

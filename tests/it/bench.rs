@@ -1,7 +1,7 @@
 //! `tokengate bench` against the real server, in every mode: it runs, checks every answer, and
 //! says so in its exit code. Nothing here judges speed (that is what the tool is for).
 
-mod support;
+use crate::support;
 
 use std::process::Command;
 

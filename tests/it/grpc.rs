@@ -1,14 +1,14 @@
 //! The real binary on loopback, keys from a real HTTP identity provider (discovery + JWKS), called
 //! by a real gRPC client.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::Ordering;
 
 use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use serde_json::json;
-use support::{Idp, TestKey, Tokengate, claims, jwks, now, request};
+use support::{Idp, InProcess, TestKey, Tokengate, claims, jwks, now, request};
 use tokengate::pb;
 
 const AUDIENCE: &str = "api://orders";
@@ -30,7 +30,7 @@ tenants:
 async fn validates_with_keys_and_issuer_from_discovery() {
     let key = TestKey::rsa_a();
     let idp = Idp::start(jwks(&[&key, &TestKey::es256()]), None).await;
-    let server = Tokengate::start(&discovery_config(&idp));
+    let server = InProcess::start(&discovery_config(&idp)).await;
     server.wait_serving().await;
     let mut client = server.client().await;
 
@@ -87,7 +87,7 @@ async fn validates_with_keys_and_issuer_from_discovery() {
 async fn batch_keeps_order_and_refuses_oversized_batches() {
     let key = TestKey::es256();
     let idp = Idp::start(jwks(&[&key]), None).await;
-    let server = Tokengate::start(&discovery_config(&idp));
+    let server = InProcess::start(&discovery_config(&idp)).await;
     server.wait_serving().await;
     let mut client = server.client().await;
     let good = key.sign(&claims(&idp.issuer(), AUDIENCE, now()));
@@ -128,7 +128,7 @@ async fn batch_keeps_order_and_refuses_oversized_batches() {
 async fn stream_answers_each_request_in_order() {
     let key = TestKey::ed25519();
     let idp = Idp::start(jwks(&[&key]), None).await;
-    let server = Tokengate::start(&discovery_config(&idp));
+    let server = InProcess::start(&discovery_config(&idp)).await;
     server.wait_serving().await;
     let mut client = server.client().await;
     let good = key.sign(&claims(&idp.issuer(), AUDIENCE, now()));
@@ -176,7 +176,7 @@ tenants:
         broken.issuer(),
         broken.jwks_url()
     );
-    let server = Tokengate::start(&config);
+    let server = InProcess::start(&config).await;
     let mut client = server.client().await;
     // Health stays NOT_SERVING while a tenant has no keys; the port still answers.
     let token = key.sign(&claims(&broken.issuer(), AUDIENCE, now()));

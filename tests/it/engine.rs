@@ -1,7 +1,7 @@
 //! The validation engine end to end in-process: YAML config → registry → verdict, with tokens
 //! signed by jsonwebtoken (an encoder tokengate did not write) and a pinned clock.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 

@@ -1,6 +1,6 @@
 //! Key sets: every unusable key is skipped with a reason, and never takes the others down.
 
-mod support;
+use crate::support;
 
 use jsonwebtoken::Algorithm as JwtAlgorithm;
 use serde_json::{Value, json};

@@ -2,7 +2,7 @@
 //! floods, and configuration reloads, against a real loopback identity provider that the test
 //! controls and the real binary.
 
-mod support;
+use crate::support;
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use serde_json::json;
-use support::{Idp, TestKey, Tokengate, claims, jwks, now};
+use support::{Idp, InProcess, TestKey, Tokengate, claims, jwks, now};
 use tokengate::pb;
 use tokengate::pb::token_validator_client::TokenValidatorClient;
 use tonic::transport::Channel;
@@ -59,7 +59,8 @@ async fn a_rotated_in_key_is_accepted_on_first_sight_and_a_retired_key_goes() {
     let mut new = TestKey::rsa_b();
     new.kid = "rsa-new".into();
     let idp = Idp::start(jwks(&[&old]), None).await;
-    let server = Tokengate::start(&config(&idp, "  interval: 1h\n  unknown_kid_cooldown: 2s"));
+    let server =
+        InProcess::start(&config(&idp, "  interval: 1h\n  unknown_kid_cooldown: 2s")).await;
     server.wait_serving().await;
     let mut client = server.client().await;
     assert!(
@@ -123,7 +124,7 @@ async fn a_rotated_in_key_is_accepted_on_first_sight_and_a_retired_key_goes() {
 async fn an_unknown_kid_flood_costs_the_provider_at_most_a_handful_of_requests() {
     let key = TestKey::es256();
     let idp = Idp::start(jwks(&[&key]), None).await;
-    let server = Tokengate::start(&config(&idp, "  interval: 1h"));
+    let server = InProcess::start(&config(&idp, "  interval: 1h")).await;
     server.wait_serving().await;
     let before = idp.jwks_requests();
     // Known keys keep flowing, fast, while the flood runs.
@@ -188,7 +189,7 @@ async fn an_unknown_kid_flood_costs_the_provider_at_most_a_handful_of_requests()
 async fn outages_keep_the_last_good_keys_until_max_stale() {
     let key = TestKey::ed25519();
     let mut idp = Idp::start(jwks(&[&key]), None).await;
-    let server = Tokengate::start(&config(&idp, "  interval: 1s\n  max_stale: 8s"));
+    let server = InProcess::start(&config(&idp, "  interval: 1s\n  max_stale: 8s")).await;
     server.wait_serving().await;
     let mut client = server.client().await;
     let token = key.sign(&claims(&idp.issuer(), AUDIENCE, now()));
@@ -239,7 +240,7 @@ async fn outages_keep_the_last_good_keys_until_max_stale() {
 async fn a_slow_provider_does_not_slow_validations_of_known_keys() {
     let key = TestKey::rsa_a();
     let idp = Idp::start(jwks(&[&key]), None).await;
-    let server = Tokengate::start(&config(&idp, "  interval: 1h\n  unknown_kid_wait: 1s"));
+    let server = InProcess::start(&config(&idp, "  interval: 1h\n  unknown_kid_wait: 1s")).await;
     server.wait_serving().await;
     let mut client = server.client().await;
     *idp.state.delay.lock().expect("lock") = Duration::from_secs(4);
@@ -426,7 +427,7 @@ async fn health_turns_serving_after_the_startup_grace_even_if_a_tenant_has_no_ke
         healthy.discovery_url()
     );
     let started = Instant::now();
-    let server = Tokengate::start(&config);
+    let server = InProcess::start(&config).await;
     server.wait_serving().await;
     assert!(
         started.elapsed() >= Duration::from_millis(1500),

@@ -1,7 +1,7 @@
 //! The verified-token cache, through the real server (hits, rotation, expiry, off switch) and
 //! in-process against a registry without a cache (a hit never differs from the core's verdict).
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

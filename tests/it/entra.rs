@@ -2,11 +2,11 @@
 //! loopback provider whose discovery documents mirror Entra's, through the `provider: entra`
 //! preset, with the hints that name the fix.
 
-mod support;
+use crate::support;
 
 use jsonwebtoken::{Algorithm, Header};
 use serde_json::{Value, json};
-use support::{Idp, TestKey, Tokengate, judge, now};
+use support::{Idp, InProcess, TestKey, judge, now};
 use tokengate::pb;
 
 const TID: &str = "00044076-1234-4a5b-8c9d-00ee0c08e825";
@@ -74,7 +74,7 @@ tenants:
 "#,
         idp.discovery_url()
     );
-    let server = Tokengate::start(&config);
+    let server = InProcess::start(&config).await;
     server.wait_serving().await;
     let mut client = server.client().await;
 
@@ -117,7 +117,7 @@ async fn ciam_v1_tokens_validate_when_accepted_explicitly() {
         "tenants:\n  - id: c\n    provider: entra\n    tenant_id: {TID}\n    kind: ciam\n    accept_v1_tokens: true\n    discovery_url: \"{}\"\n    backend_application_ids: [{API_CLIENT_ID}]\n    client_application_ids: [{WEB_CLIENT_ID}]\n",
         idp.discovery_url()
     );
-    let server = Tokengate::start(&config);
+    let server = InProcess::start(&config).await;
     server.wait_serving().await;
     let mut client = server.client().await;
     let v1 = sign(
@@ -137,7 +137,7 @@ async fn multi_tenant_templates_bind_the_issuer_to_tid_and_tenant_ids() {
         "tenants:\n  - id: saas\n    provider: entra\n    tenant_id: organizations\n    discovery_url: \"{}\"\n    backend_application_ids: [{API_CLIENT_ID}]\n    tenant_ids: [{TID}]\n",
         idp.discovery_url()
     );
-    let server = Tokengate::start(&config);
+    let server = InProcess::start(&config).await;
     server.wait_serving().await;
     let mut client = server.client().await;
     let issuer_of = |tid: &str| format!("https://login.microsoftonline.com/{tid}/v2.0");
@@ -215,7 +215,7 @@ tenants:
         workforce.discovery_url(),
         b2c.discovery_url()
     );
-    let server = Tokengate::start(&config);
+    let server = InProcess::start(&config).await;
     server.wait_serving().await;
     let mut client = server.client().await;
 

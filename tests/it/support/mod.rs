@@ -398,46 +398,16 @@ impl Tokengate {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.address)
+        endpoint(self.address)
     }
 
-    pub async fn client(
-        &self,
-    ) -> tokengate::pb::token_validator_client::TokenValidatorClient<tonic::transport::Channel>
-    {
-        tokengate::pb::token_validator_client::TokenValidatorClient::connect(self.endpoint())
-            .await
-            .expect("connect")
+    pub async fn client(&self) -> Client {
+        client(self.address).await
     }
 
     /// Waits until gRPC health reports SERVING for the whole server.
     pub async fn wait_serving(&self) {
-        let channel = tonic::transport::Channel::from_shared(self.endpoint())
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect health");
-        let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let status = health
-                .check(tonic_health::pb::HealthCheckRequest {
-                    service: String::new(),
-                })
-                .await
-                .map(|response| response.into_inner().status)
-                .ok();
-            if status
-                == Some(tonic_health::pb::health_check_response::ServingStatus::Serving as i32)
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "tokengate never became SERVING: {status:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        wait_serving(self.address).await;
     }
 
     /// Sends a signal (e.g. "HUP") to the server.
@@ -481,6 +451,112 @@ impl Drop for Tokengate {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A `TokenValidator` client.
+pub type Client =
+    tokengate::pb::token_validator_client::TokenValidatorClient<tonic::transport::Channel>;
+
+/// The gRPC endpoint URL of a server at `address`.
+pub fn endpoint(address: SocketAddr) -> String {
+    format!("http://{address}")
+}
+
+/// A client of the server at `address`.
+pub async fn client(address: SocketAddr) -> Client {
+    Client::connect(endpoint(address)).await.expect("connect")
+}
+
+/// Waits until gRPC health at `address` reports SERVING for the whole server.
+pub async fn wait_serving(address: SocketAddr) {
+    let channel = tonic::transport::Channel::from_shared(endpoint(address))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect health");
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .map(|response| response.into_inner().status)
+            .ok();
+        if status == Some(tonic_health::pb::health_check_response::ServingStatus::Serving as i32) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "tokengate never became SERVING: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// tokengate served inside the test process (`tokengate::serve` on a loopback listener, on the
+/// test's runtime), shut down when dropped. For tests that need no logs, signals, exit codes or
+/// metrics (the metrics recorder is process-wide, so configurations here set no
+/// `metrics_listen`).
+pub struct InProcess {
+    pub address: SocketAddr,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcess {
+    /// Writes `config` (YAML) to a temp file and serves it on a free loopback port.
+    pub async fn start(config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("tokengate.yaml");
+        std::fs::write(&path, config).expect("write config");
+        let mut config = tokengate::Config::load(&path).unwrap_or_else(|errors| panic!("{errors}"));
+        let overrides = tokengate::Overrides {
+            listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
+            metrics_listen: None,
+        };
+        overrides.apply(&mut config);
+        let listener = tokengate::bind(&config).await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        tokio::spawn(async move {
+            if let Err(error) =
+                tokengate::serve(config, Some(path), overrides, listener, shutdown).await
+            {
+                panic!("the in-process server failed: {error}");
+            }
+        });
+        Self {
+            address,
+            stop: Some(stop),
+            _dir: dir,
+        }
+    }
+
+    pub fn endpoint(&self) -> String {
+        endpoint(self.address)
+    }
+
+    pub async fn client(&self) -> Client {
+        client(self.address).await
+    }
+
+    /// Waits until gRPC health reports SERVING for the whole server.
+    pub async fn wait_serving(&self) {
+        wait_serving(self.address).await;
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 

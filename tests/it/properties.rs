@@ -1,6 +1,6 @@
 //! Properties that must hold for any input: no panic, and no accepted forgery.
 
-mod support;
+use crate::support;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;

@@ -1,0 +1,19 @@
+//! The integration tests, in one binary (one link of tonic, axum, reqwest and jsonwebtoken
+//! instead of one per file). Each module is one concern; `support` has the shared harness: fixture
+//! keys, the independent token encoder, a loopback identity provider, and the real binary.
+//!
+//! Run one module with `cargo test --test it engine::` (or any test-name filter).
+
+mod bench;
+mod cache;
+mod cli;
+mod crypto_vectors;
+mod engine;
+mod entra;
+mod ext_authz;
+mod grpc;
+mod keys;
+mod properties;
+mod refresh;
+mod support;
+mod wycheproof;
