@@ -2,6 +2,9 @@
 //!
 //! Exit codes: 0 success (or a valid token), 1 an invalid token (`validate`) or a runtime
 //! failure, 2 a usage or configuration error.
+//!
+//! One file per command that does more than print: `serve.rs`, `check.rs`, `validate.rs`; the
+//! load generator behind `bench` is `crate::bench`. May import everything below it.
 
 mod check;
 mod serve;

@@ -118,3 +118,6 @@ fn parse_message(message: &str) -> String {
         _ => without_error.to_owned(),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -245,3 +245,6 @@ impl KeySet {
             .fold(AlgorithmSet::EMPTY, |set, key| set.union(key.algorithms))
     }
 }
+
+#[cfg(test)]
+mod tests;
