@@ -58,8 +58,13 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    fn new(config: Config, registry: Registry) -> Self {
-        let validator = Arc::new(Validator::new(&config, Arc::new(registry)));
+    /// The snapshot of `config` for a server that started at `started_at` (seconds since the
+    /// epoch), which sets the end of the start-up grace.
+    fn new(config: Config, registry: Registry, started_at: i64) -> Self {
+        let grace = i64::try_from(config.refresh.startup_grace.as_secs()).unwrap_or(i64::MAX);
+        let validator = Validator::new(&config, Arc::new(registry))
+            .with_startup_grace_until(started_at.saturating_add(grace));
+        let validator = Arc::new(validator);
         Self {
             config: Arc::new(config),
             validator,
@@ -75,6 +80,8 @@ impl Snapshot {
 /// The running configuration and everything that follows it.
 pub(crate) struct Runtime {
     current: ArcSwap<Snapshot>,
+    /// When the server started (seconds since the epoch).
+    started_at: i64,
     path: Option<PathBuf>,
     overrides: Overrides,
     fetcher: Fetcher,
@@ -101,7 +108,8 @@ impl Runtime {
         fetcher: Fetcher,
     ) -> Arc<Self> {
         overrides.apply(&mut config);
-        let (registry, fresh) = Registry::rebuild(&config, None, clock::now());
+        let started_at = clock::now();
+        let (registry, fresh) = Registry::rebuild(&config, None, started_at);
         let tenants: Vec<&str> = registry
             .tenants()
             .iter()
@@ -113,7 +121,8 @@ impl Runtime {
             "configuration loaded"
         );
         let live = Arc::new(Self {
-            current: ArcSwap::from_pointee(Snapshot::new(config, registry)),
+            current: ArcSwap::from_pointee(Snapshot::new(config, registry, started_at)),
+            started_at,
             path,
             overrides,
             fetcher,
@@ -198,8 +207,8 @@ impl Runtime {
             .filter(|id| old_ids.iter().any(|old| old == id))
             .collect();
         let kept = new_ids.len() - fresh.len();
-        self.current
-            .store(Arc::new(Snapshot::new(config, registry)));
+        let snapshot = Snapshot::new(config, registry, self.started_at);
+        self.current.store(Arc::new(snapshot));
         // A kept tenant may have loaded keys (and a discovered issuer) while the new registry
         // was being built: index again now that it is the current one.
         self.current.load().registry().reindex_issuers();

@@ -95,6 +95,16 @@ pub enum FetchError {
         /// The template issuer.
         issuer: String,
     },
+    /// The discovery document names an issuer that its URL was not derived from.
+    #[error(
+        "discovery {url}: the document's issuer {issuer:?} is not the issuer this URL belongs to (OpenID Connect Discovery §4.3: the URL is the issuer followed by /.well-known/openid-configuration); list the tenant's issuers to accept it"
+    )]
+    IssuerNotDerived {
+        /// The discovery URL.
+        url: String,
+        /// The issuer in the document.
+        issuer: String,
+    },
     /// A URL in the discovery document is not acceptable.
     #[error(
         "discovery {url}: jwks_uri {jwks_uri:?} must be https:// (or http:// on a loopback host)"
@@ -113,6 +123,57 @@ pub enum FetchError {
         /// The skipped keys and why.
         skipped: String,
     },
+}
+
+impl FetchError {
+    /// Whether the provider answered, but with keys or an issuer the tenant's policy refuses
+    /// (rather than failing to answer): such keys must not keep serving.
+    pub(crate) fn is_policy_refusal(&self) -> bool {
+        matches!(
+            self,
+            Self::IssuerMismatch { .. } | Self::OpenTemplate { .. } | Self::IssuerNotDerived { .. }
+        )
+    }
+}
+
+/// The rules a discovered issuer must pass, whether it was just fetched, refreshed, or is
+/// inherited by a reload: a tenant that lists its issuers (the Entra preset lists them) accepts
+/// only those; a tenant that takes its issuer from discovery accepts only the issuer its
+/// discovery URL was derived from, and never a `{tenantid}` template left open.
+pub(crate) fn check_discovered_issuer(
+    spec: &TenantSpec,
+    discovery_url: &Url,
+    issuer: &str,
+) -> Result<(), FetchError> {
+    let url = || discovery_url.to_string();
+    if !spec.issuers.is_empty() {
+        if spec.issuers.iter().any(|configured| configured == issuer) {
+            return Ok(());
+        }
+        return Err(FetchError::IssuerMismatch {
+            url: url(),
+            found: issuer.to_owned(),
+            configured: spec.issuers.clone(),
+        });
+    }
+    let policy = &spec.policy;
+    if template_left_open([issuer], &policy.tenant_ids, &policy.audiences) {
+        return Err(FetchError::OpenTemplate {
+            url: url(),
+            issuer: issuer.to_owned(),
+        });
+    }
+    let derived = format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    );
+    if Url::parse(&derived).ok().as_ref() != Some(discovery_url) {
+        return Err(FetchError::IssuerNotDerived {
+            url: url(),
+            issuer: issuer.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -175,26 +236,7 @@ impl Fetcher {
                     url: url.to_string(),
                     cause: format!("not an OpenID discovery document with \"issuer\" and \"jwks_uri\": {error}"),
                 })?;
-                let policy = &spec.policy;
-                if spec.issuers.is_empty()
-                    && template_left_open(
-                        [document.issuer.as_str()],
-                        &policy.tenant_ids,
-                        &policy.audiences,
-                    )
-                {
-                    return Err(FetchError::OpenTemplate {
-                        url: url.to_string(),
-                        issuer: document.issuer,
-                    });
-                }
-                if !spec.issuers.is_empty() && !spec.issuers.contains(&document.issuer) {
-                    return Err(FetchError::IssuerMismatch {
-                        url: url.to_string(),
-                        found: document.issuer,
-                        configured: spec.issuers.clone(),
-                    });
-                }
+                check_discovered_issuer(spec, url, &document.issuer)?;
                 let jwks_url = Url::parse(&document.jwks_uri)
                     .ok()
                     .filter(|jwks| {

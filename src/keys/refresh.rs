@@ -19,10 +19,13 @@ use crate::keys::fetch::Fetcher;
 use crate::keys::refetch::RefreshState;
 use crate::keys::slot::KeySlot;
 
+/// Skipped keys logged one by one per load; more are summarised in one line.
+const SKIPPED_LOGGED: usize = 5;
 /// First retry delay after a failed fetch; it doubles up to `max_retry_interval`.
 const FIRST_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Called after each successful load (to rebuild the issuer index and update health).
+/// Called after each successful load, and after keys were dropped (to rebuild the issuer index
+/// and update health).
 pub(crate) type OnLoaded = Arc<dyn Fn() + Send + Sync>;
 
 /// Starts the refresh task of a tenant's remote keys. It holds only a weak reference, so the
@@ -97,7 +100,15 @@ async fn run(slot: Weak<KeySlot>, state: Arc<RefreshState>, fetcher: Fetcher, on
             }
             Err(error) => {
                 tracing::warn!(tenant = %strong.spec().id, error = %error, retry_in = ?retry, "key refresh failed");
-                strong.record_error(error.to_string());
+                if error.is_policy_refusal() {
+                    // The provider answered with an issuer the policy refuses: the keys that
+                    // came with the old answer must not keep serving until max_stale.
+                    strong.drop_keys(error.to_string());
+                    // The tenant's issuer and readiness changed: re-index, update health.
+                    on_loaded();
+                } else {
+                    strong.record_error(error.to_string());
+                }
                 let delay = jitter(retry, 0.5);
                 retry = retry.saturating_mul(2).min(settings.max_retry_interval);
                 delay
@@ -141,8 +152,14 @@ fn log_change(slot: &KeySlot, keys: &KeySet) {
             "key set changed"
         );
     }
-    for skipped in keys.skipped() {
+    // The first few skipped keys each; the rest in one summary line, so that a document of
+    // junk entries costs a bounded number of log lines per load.
+    let skipped = keys.skipped();
+    for skipped in skipped.iter().take(SKIPPED_LOGGED) {
         tracing::warn!(tenant, kid = skipped.kid.as_deref(), reason = %skipped.reason, "key skipped");
+    }
+    if skipped.len() > SKIPPED_LOGGED {
+        tracing::warn!(tenant, skipped = skipped.len(), summary = %keys.skipped_summary(), "keys skipped");
     }
 }
 

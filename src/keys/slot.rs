@@ -6,6 +6,7 @@
 //! refresh task from depending on the tenant that owns it.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::{ArcSwapOption, Guard};
 use tokengate_core::issuer::IssuerPattern;
@@ -14,6 +15,7 @@ use tokengate_core::policy::Policy;
 use tokengate_core::{Reason, Rejection};
 
 use crate::config::{KeySource, TenantSpec};
+use crate::keys::fetch::check_discovered_issuer;
 use crate::keys::refetch::RefreshState;
 use crate::ops::metrics::KeyMetrics;
 
@@ -129,8 +131,25 @@ impl KeySlot {
         };
         let discovered = old.refresh.discovered();
         let issuer = discovered.as_ref().and_then(|found| found.1.clone());
+        // The new policy gets the checks a fresh start would run: a discovered issuer that it
+        // refuses is not inherited, and neither are the keys that came with it.
+        if let (KeySource::Discovery(url), Some(issuer)) = (&self.spec.key_source, &issuer)
+            && let Err(refused) = check_discovered_issuer(&self.spec, url, issuer)
+        {
+            tracing::warn!(tenant = %self.spec.id, error = %refused, "reload: the keys are not inherited");
+            self.record_error(refused.to_string());
+            return;
+        }
         self.refresh.remember_discovery(discovered);
         self.install(active.keys.clone(), issuer, active.loaded_at);
+    }
+
+    /// Drops the keys (after a load the policy refuses): every token is `KEYS_UNAVAILABLE`
+    /// until keys the policy accepts load.
+    pub(crate) fn drop_keys(&self, error: String) {
+        self.active.store(None);
+        self.refresh.remember_discovery(None);
+        self.record_error(error);
     }
 
     /// Records why the last load failed (the current keys, if any, stay).
@@ -140,14 +159,18 @@ impl KeySlot {
     }
 
     /// For a token with an unknown `kid`: wakes a refetch (single-flight, rate-limited) and
-    /// waits briefly for it. Returns whether a fetch finished, so that validating again may help.
-    pub async fn refetch_for_unknown_kid(&self) -> bool {
+    /// waits briefly for it: at most `unknown_kid_wait`, and at most `limit` (what is left of the
+    /// caller's deadline). Returns whether a fetch finished, so that validating again may help.
+    pub async fn refetch_for_unknown_kid(&self, limit: Option<Duration>) -> bool {
         if !self.is_remote() {
             return false;
         }
         let settings = self.spec.refresh;
+        let wait = limit.map_or(settings.unknown_kid_wait, |limit| {
+            limit.min(settings.unknown_kid_wait)
+        });
         self.refresh
-            .refetch_for_unknown_kid(settings.unknown_kid_cooldown, settings.unknown_kid_wait)
+            .refetch_for_unknown_kid(settings.unknown_kid_cooldown, wait)
             .await
     }
 

@@ -30,10 +30,13 @@ impl From<Rejection> for Unrouted {
 }
 
 /// The tenant for a token: `requested` when it is not empty, else by the token's issuer.
+/// `in_grace`: the server is within its start-up grace, when a tenant still waiting for its
+/// discovery document may yet turn out to accept the issuer.
 pub(crate) fn choose(
     registry: &Registry,
     requested: &str,
     token: &ParsedToken<'_>,
+    in_grace: bool,
 ) -> Result<Arc<Tenant>, Unrouted> {
     if !requested.is_empty() {
         return registry.get(requested).cloned().ok_or_else(|| {
@@ -55,7 +58,7 @@ pub(crate) fn choose(
     let tid = token.claims.string("tid");
     let candidates = index.candidates(iss, tid.as_deref());
     match candidates.as_ref() {
-        [] => Err(no_candidate(registry.tenants(), iss)),
+        [] => Err(no_candidate(registry.tenants(), iss, in_grace)),
         [only] => Ok(only.clone()),
         several => single_out(several, token, tid.as_deref()).ok_or_else(|| {
             Rejection::new(
@@ -71,21 +74,16 @@ pub(crate) fn choose(
     }
 }
 
-/// The answer when no loaded tenant accepts `iss`.
-fn no_candidate(tenants: &[Arc<Tenant>], iss: &str) -> Unrouted {
-    let waiting: Vec<&str> = tenants
-        .iter()
-        .filter(|tenant| tenant.awaits_discovery())
-        .map(|tenant| tenant.id())
-        .collect();
-    if !waiting.is_empty() {
-        // The token may belong to a tenant whose issuer is not known yet.
+/// The answer when no loaded tenant accepts `iss`: "unknown tenant", except during the start-up
+/// grace while a tenant's issuer is not known yet. That answer names no tenant, and it never
+/// outlives the grace: after it, a forged token always gets a denial, never "unavailable".
+fn no_candidate(tenants: &[Arc<Tenant>], iss: &str, in_grace: bool) -> Unrouted {
+    if in_grace && tenants.iter().any(|tenant| tenant.awaits_discovery()) {
         return Rejection::new(
             Reason::KeysUnavailable,
             format!(
-                "no loaded tenant accepts the issuer {}, and tenants {} have not loaded their discovery documents yet (which name their issuers); retry shortly, or pass the tenant id",
+                "no loaded tenant accepts the issuer {}, and tokengate is still loading the discovery documents that name some tenants' issuers; retry shortly, or pass the tenant id",
                 quote(iss),
-                waiting.join(", ")
             ),
         )
         .into();
@@ -164,7 +162,7 @@ mod tests {
         );
         let decoded = DecodedToken::decode(&token, &Limits::default()).expect("decodes");
         let parsed = decoded.parse().expect("parses");
-        choose(registry, "", &parsed)
+        choose(registry, "", &parsed, false)
             .map(|tenant| tenant.id().to_owned())
             .map_err(|unrouted| (unrouted.rejection.reason, unrouted.no_issuer_match))
     }

@@ -24,6 +24,7 @@ use envoy_types::pb::google::protobuf::{ListValue, Struct, Value, value::Kind};
 use tonic::{Request, Response, Status};
 
 use crate::runtime::Runtime;
+use crate::transport::deadline;
 use crate::transport::gateway::{Decision, GatewayRequest, authorize, find_token, split_list};
 use crate::transport::status::Denial;
 
@@ -50,6 +51,7 @@ impl Authorization for ExtAuthzService {
         &self,
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
+        let budget = deadline::of(request.metadata());
         let request = request.into_inner();
         // One snapshot: the settings and the tenants of the same configuration.
         let snapshot = self.runtime.snapshot();
@@ -67,7 +69,7 @@ impl Authorization for ExtAuthzService {
             required_scopes: split_list(extensions.get("required_scopes").map(String::as_str)),
             audiences: split_list(extensions.get("audiences").map(String::as_str)),
         };
-        match authorize(&snapshot, &ask).await {
+        match authorize(&snapshot, &ask, budget).await {
             Decision::Unavailable { detail } => {
                 tracing::warn!(%detail, "ext_authz: no usable keys; answering UNAVAILABLE");
                 Err(Status::unavailable(

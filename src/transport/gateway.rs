@@ -86,7 +86,11 @@ impl Decision {
 
 /// Decides one gateway request on one snapshot: no token, a bad token, a valid token that misses
 /// a route requirement, or an allow with the headers to set.
-pub(crate) async fn authorize(snapshot: &Snapshot, request: &GatewayRequest<'_>) -> Decision {
+pub(crate) async fn authorize(
+    snapshot: &Snapshot,
+    request: &GatewayRequest<'_>,
+    budget: Option<std::time::Duration>,
+) -> Decision {
     let Some(token) = &request.token else {
         return Decision::deny(
             Denial::NoToken,
@@ -94,7 +98,10 @@ pub(crate) async fn authorize(snapshot: &Snapshot, request: &GatewayRequest<'_>)
             "missing_token",
         );
     };
-    let judgement = snapshot.validator.judge(token, request.tenant).await;
+    let judgement = snapshot
+        .validator
+        .judge_within(token, request.tenant, budget)
+        .await;
     decide(&snapshot.config.ext_authz, request, judgement)
 }
 

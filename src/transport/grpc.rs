@@ -6,6 +6,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use tokio_stream::Stream;
@@ -14,6 +15,7 @@ use tonic::{Request, Response, Status, Streaming};
 use crate::pb;
 use crate::pb::token_validator_server::TokenValidator;
 use crate::runtime::Runtime;
+use crate::transport::deadline;
 use crate::transport::status::wire_reason;
 use crate::validator::judgement::Judgement;
 use crate::validator::{TokenRequest, Validator};
@@ -42,10 +44,14 @@ impl ValidatorService {
         self.runtime.snapshot().validator.clone()
     }
 
-    async fn answer(&self, request: pb::ValidateTokenRequest) -> pb::ValidateTokenResponse {
+    async fn answer(
+        &self,
+        request: pb::ValidateTokenRequest,
+        budget: Option<Duration>,
+    ) -> pb::ValidateTokenResponse {
         let judgement = self
             .validator()
-            .judge(&request.token, &request.tenant)
+            .judge_within(&request.token, &request.tenant, budget)
             .await;
         into_response(&judgement, request.correlation_id)
     }
@@ -108,13 +114,17 @@ impl TokenValidator for ValidatorService {
         &self,
         request: Request<pb::ValidateTokenRequest>,
     ) -> Result<Response<pb::ValidateTokenResponse>, Status> {
-        Ok(Response::new(self.answer(request.into_inner()).await))
+        let budget = deadline::of(request.metadata());
+        Ok(Response::new(
+            self.answer(request.into_inner(), budget).await,
+        ))
     }
 
     async fn validate_batch(
         &self,
         request: Request<pb::ValidateBatchRequest>,
     ) -> Result<Response<pb::ValidateBatchResponse>, Status> {
+        let budget = deadline::of(request.metadata());
         let requests = request.into_inner().requests;
         let validator = self.validator();
         if requests.len() > validator.max_batch_size() {
@@ -127,7 +137,7 @@ impl TokenValidator for ValidatorService {
         self.batch_sizes.record(requests.len() as f64);
         let requests = Arc::new(requests);
         let judged = validator
-            .judge_many(&requests)
+            .judge_many(&requests, budget)
             .await
             .map_err(|error| Status::internal(error.to_string()))?;
         let requests = Arc::try_unwrap(requests).unwrap_or_else(|shared| (*shared).clone());
@@ -154,7 +164,7 @@ impl TokenValidator for ValidatorService {
                 let service = service.clone();
                 async move {
                     let request = item?;
-                    tokio::spawn(async move { service.answer(request).await })
+                    tokio::spawn(async move { service.answer(request, None).await })
                         .await
                         .map_err(|error| {
                             Status::internal(format!("the token could not be validated: {error}"))

@@ -5,6 +5,7 @@
 //! May import: the validator, `runtime` (to load a snapshot), `config`, `pb`. No transport
 //! imports another; what two of them share lives in `gateway` or `status`.
 
+pub(crate) mod deadline;
 pub(crate) mod ext_authz;
 pub(crate) mod forward_auth;
 pub(crate) mod gateway;

@@ -16,6 +16,7 @@ pub(crate) mod verdict;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tokengate_core::Reason;
 use tokengate_core::policy::TokenTimes;
 use tokengate_core::token::{DecodedToken, Limits, ParsedToken};
 use tokengate_core::verify;
@@ -57,6 +58,8 @@ pub struct Validator {
     limits: Limits,
     max_batch_size: usize,
     unmatched: ValidationMetrics,
+    /// Until this time (seconds since the epoch) the server is within its start-up grace.
+    grace_until: i64,
 }
 
 /// What a valid verdict rests on, for the cache.
@@ -76,7 +79,15 @@ impl Validator {
             },
             max_batch_size: config.max_batch_size,
             unmatched: ValidationMetrics::new(NO_TENANT),
+            grace_until: i64::MIN,
         }
+    }
+
+    /// The same validator, within the server's start-up grace until `until` (seconds since the
+    /// epoch): only then may a token whose issuer no loaded tenant accepts be "unavailable".
+    pub(crate) fn with_startup_grace_until(mut self, until: i64) -> Self {
+        self.grace_until = until;
+        self
     }
 
     /// A validator with a registry of its own, built for `config` at `now` (static keys are
@@ -111,10 +122,22 @@ impl Validator {
     /// Judges one token now. A `kid` the tenant does not know triggers one (rate-limited,
     /// shared) refetch of its keys and a brief wait, then a second look. Records metrics once.
     pub async fn judge(&self, token: &str, tenant: &str) -> Judgement {
+        self.judge_within(token, tenant, None).await
+    }
+
+    /// Like [`Validator::judge`], for a caller that waits `budget` at most (its gRPC deadline):
+    /// an unknown-`kid` wait ends in time for the answer (`UNKNOWN_KEY`) to reach it, so the
+    /// caller never times out and falls back to its failure policy.
+    pub async fn judge_within(
+        &self,
+        token: &str,
+        tenant: &str,
+        budget: Option<std::time::Duration>,
+    ) -> Judgement {
         let started = Instant::now();
         let mut judgement = self.evaluate(token, tenant, clock::now());
         if let Some(slot) = judgement.key_refetch()
-            && slot.refetch_for_unknown_kid().await
+            && slot.refetch_for_unknown_kid(budget.map(wait_within)).await
         {
             judgement = self.evaluate(token, tenant, clock::now());
         }
@@ -135,6 +158,7 @@ impl Validator {
     pub async fn judge_many<R: TokenRequest>(
         self: &Arc<Self>,
         requests: &Arc<Vec<R>>,
+        budget: Option<std::time::Duration>,
     ) -> Result<Vec<Judgement>, BatchFailed> {
         let started = Instant::now();
         let mut judged = if requests.len() <= INLINE_BATCH_LIMIT {
@@ -142,7 +166,9 @@ impl Validator {
         } else {
             self.evaluate_spread(requests).await?
         };
-        self.refetch_unknown_kids(requests, &mut judged).await;
+        let budget = budget.map(|budget| wait_within(budget.saturating_sub(started.elapsed())));
+        self.refetch_unknown_kids(requests, &mut judged, budget)
+            .await;
         let elapsed = started.elapsed() / u32::try_from(judged.len().max(1)).unwrap_or(1);
         for judgement in &judged {
             self.record(judgement, elapsed);
@@ -185,6 +211,7 @@ impl Validator {
         &self,
         requests: &[R],
         judged: &mut [Judgement],
+        budget: Option<std::time::Duration>,
     ) {
         let mut asked: Vec<Arc<KeySlot>> = Vec::new();
         for slot in judged.iter().filter_map(Judgement::key_refetch) {
@@ -194,7 +221,7 @@ impl Validator {
         }
         let mut refetches = tokio::task::JoinSet::new();
         for slot in asked {
-            refetches.spawn(async move { (slot.refetch_for_unknown_kid().await, slot) });
+            refetches.spawn(async move { (slot.refetch_for_unknown_kid(budget).await, slot) });
         }
         let mut refreshed: Vec<Arc<KeySlot>> = Vec::new();
         while let Some(outcome) = refetches.join_next().await {
@@ -270,8 +297,19 @@ impl Validator {
                 );
             }
         };
-        let chosen = match routing::choose(&self.registry, tenant, &parsed) {
+        let chosen = match routing::choose(&self.registry, tenant, &parsed, now < self.grace_until)
+        {
             Ok(chosen) => chosen,
+            Err(unrouted) if unrouted.rejection.reason == Reason::KeysUnavailable => {
+                // Tokens that no tenant could accept get that answer, never "unavailable".
+                let rejection = verify::precheck(&parsed.header)
+                    .err()
+                    .unwrap_or(unrouted.rejection);
+                return (
+                    Judgement::rejected(None, rejection, None, TokenFacts::of(&parsed)),
+                    None,
+                );
+            }
             Err(unrouted) => {
                 let diagnosis = unrouted
                     .no_issuer_match
@@ -329,6 +367,12 @@ impl Validator {
             }
         }
     }
+}
+
+/// How long a key refetch may wait within a caller's `budget`: most of it, leaving the rest for
+/// the second look and the answer's way back.
+fn wait_within(budget: std::time::Duration) -> std::time::Duration {
+    budget.mul_f64(0.8)
 }
 
 /// What a verified token established.

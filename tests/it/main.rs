@@ -15,5 +15,6 @@ mod grpc;
 mod keys;
 mod properties;
 mod refresh;
+mod security;
 mod support;
 mod wycheproof;

@@ -29,6 +29,9 @@ pub enum JsonError {
     DuplicateMember,
     /// Objects or arrays nest deeper than allowed.
     TooDeep,
+    /// A number outside the range of an IEEE 754 double (I-JSON, RFC 7493 §2.2), which other
+    /// parsers on the request path would refuse or round to infinity.
+    NumberOutOfRange,
 }
 
 impl fmt::Display for JsonError {
@@ -38,6 +41,7 @@ impl fmt::Display for JsonError {
             Self::NotAnObject => "is not a JSON object",
             Self::DuplicateMember => "has a duplicate member name",
             Self::TooDeep => "nests objects or arrays too deeply",
+            Self::NumberOutOfRange => "has a number outside the range of a double (RFC 7493)",
         })
     }
 }
@@ -68,6 +72,7 @@ impl<'a> JsonObject<'a> {
             if is_container(raw) || raw.get().contains('\\') {
                 check_nested(raw.get(), max_depth.saturating_sub(1))?;
             }
+            check_number_range(raw.get())?;
         }
         Ok(Self { members })
     }
@@ -143,6 +148,18 @@ fn ensure_unique<'n>(
         if !seen.insert(name) {
             return Err(JsonError::DuplicateMember);
         }
+    }
+    Ok(())
+}
+
+/// Refuses a top-level number outside the range of a double. Nested numbers are parsed by
+/// serde_json, which refuses them itself. Only a number with an exponent or hundreds of digits
+/// can be out of range, so the common claims (`exp`, `iat`) are not parsed here.
+fn check_number_range(text: &str) -> Result<(), JsonError> {
+    let is_number = text.starts_with(|c: char| c == '-' || c.is_ascii_digit());
+    let may_overflow = text.len() > 300 || text.contains(['e', 'E']);
+    if is_number && may_overflow && !text.parse::<f64>().is_ok_and(f64::is_finite) {
+        return Err(JsonError::NumberOutOfRange);
     }
     Ok(())
 }

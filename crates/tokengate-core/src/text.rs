@@ -10,6 +10,17 @@ pub fn quote(value: &str) -> String {
     serde_json::to_string(&shown).unwrap_or_else(|_| String::from("\"?\""))
 }
 
+/// An untrusted value cut to a readable length (on a character boundary), unquoted: for names
+/// such as a key's `kid` that are shown as they are.
+pub fn shorten(value: &str) -> String {
+    const MAX_CHARS: usize = 80;
+    let mut shown: String = value.chars().take(MAX_CHARS).collect();
+    if shown.len() < value.len() {
+        shown.push('…');
+    }
+    shown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -21,5 +32,7 @@ mod tests {
         let quoted = quote(&long);
         assert!(quoted.chars().count() < 90, "{quoted}");
         assert!(quoted.ends_with("…\""));
+        assert_eq!(shorten("kid"), "kid");
+        assert_eq!(shorten(&long).chars().count(), 81);
     }
 }

@@ -129,6 +129,17 @@ impl TestKey {
     pub fn sign_with(&self, header: Header, claims: &Value) -> String {
         jsonwebtoken::encode(&header, claims, &self.encoding).expect("sign")
     }
+
+    /// Signs a header and payload given as exact JSON text (for inputs a JSON value cannot
+    /// hold, such as `1e400`), with jsonwebtoken's signer.
+    pub fn sign_raw(&self, header: &str, payload: &str) -> String {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let input = format!("{}.{}", b64.encode(header), b64.encode(payload));
+        let signature =
+            jsonwebtoken::crypto::sign(input.as_bytes(), &self.encoding, self.alg).expect("sign");
+        format!("{input}.{signature}")
+    }
 }
 
 pub fn jwks(keys: &[&TestKey]) -> Value {
@@ -507,6 +518,11 @@ pub struct InProcess {
 }
 
 impl InProcess {
+    /// The configuration file of this server (rewrite it to trigger a reload).
+    pub fn config_path(&self) -> PathBuf {
+        self._dir.path().join("tokengate.yaml")
+    }
+
     /// Writes `config` (YAML) to a temp file and serves it on a free loopback port.
     pub async fn start(config: &str) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");

@@ -7,9 +7,9 @@ use serde::Deserialize;
 
 use super::{KeyOptions, VerifyingKey};
 use crate::algorithm::{Algorithm, AlgorithmSet, KeyFamily};
-use crate::crypto::{Components, PublicKey};
+use crate::crypto::{Components, PublicKey, is_small_order_ed25519};
 use crate::json::JsonObject;
-use crate::text::quote;
+use crate::text::{quote, shorten};
 
 /// Key material as read from a JWK, before it is bound to algorithms.
 enum Decoded {
@@ -67,13 +67,13 @@ pub fn parse_jwk(bytes: &[u8], options: &KeyOptions) -> Result<VerifyingKey, Jwk
             format!("the key has a member of the wrong type: {error}"),
         )
     })?;
-    let kid = jwk.kid.as_deref().map(str::to_owned);
+    let kid = jwk.kid.as_deref().map(shorten);
     let fail = |reason: String| (kid.clone(), reason);
 
     if let Some(use_) = jwk.use_.as_deref()
         && use_ != "sig"
     {
-        return Err(fail(format!("\"use\" is \"{use_}\", not \"sig\"")));
+        return Err(fail(format!("\"use\" is {}, not \"sig\"", quote(use_))));
     }
     if let Some(ops) = &jwk.key_ops
         && !ops.iter().any(|op| op == "verify")
@@ -213,6 +213,12 @@ fn okp_material(jwk: &Jwk<'_>) -> Result<(KeyFamily, Decoded), String> {
     let public = decode_field(jwk.x.as_ref(), "x")?;
     if public.len() != 32 {
         return Err("an Ed25519 public key is 32 bytes".into());
+    }
+    if is_small_order_ed25519(&public) {
+        return Err(
+            "the Ed25519 key is a point of small order, for which anyone can forge signatures"
+                .into(),
+        );
     }
     Ok((KeyFamily::Ed25519, Decoded::Ed25519 { public }))
 }

@@ -21,6 +21,11 @@ pub use jwk::parse_jwk;
 pub const MAX_JWKS_SIZE: usize = 512 * 1024;
 /// Most keys kept from one document.
 const MAX_KEYS: usize = 100;
+/// Most entries one document may hold, usable or not: skipped entries cost work and log lines
+/// too, and a real provider publishes a handful.
+pub const MAX_JWKS_ENTRIES: usize = 1000;
+/// Reasons and kids a summary of skipped keys names; the rest are counted.
+const SUMMARY_ITEMS: usize = 5;
 
 /// How keys without an `alg` are bound, and whether shared secrets are acceptable.
 #[derive(Clone, Copy, Debug)]
@@ -125,6 +130,9 @@ pub enum JwksError {
     /// No `keys` array.
     #[error("the JWKS document has no \"keys\" array")]
     NoKeys,
+    /// More than [`MAX_JWKS_ENTRIES`] entries.
+    #[error("the JWKS document has {0} entries, more than the limit of 1000")]
+    TooManyEntries(usize),
 }
 
 /// The usable keys of one tenant, looked up by `kid`.
@@ -145,6 +153,9 @@ impl KeySet {
         let keys_raw = object.get("keys").ok_or(JwksError::NoKeys)?;
         let entries: Vec<&RawValue> =
             serde_json::from_str(keys_raw.get()).map_err(|_| JwksError::NoKeys)?;
+        if entries.len() > MAX_JWKS_ENTRIES {
+            return Err(JwksError::TooManyEntries(entries.len()));
+        }
         let mut set = Self::default();
         for entry in entries {
             if set.keys.len() >= MAX_KEYS {
@@ -209,23 +220,47 @@ impl KeySet {
         &self.skipped
     }
 
-    /// Why the set has no usable key, in one line: each skipped key and its reason.
+    /// The skipped keys in one bounded line: each distinct reason with its count (the first
+    /// few), and the first few kids.
     pub fn skipped_summary(&self) -> String {
         if self.skipped.is_empty() {
             return "the set is empty".to_owned();
         }
-        let reasons: Vec<String> = self
+        let mut reasons: Vec<(&str, usize)> = Vec::new();
+        for skipped in &self.skipped {
+            match reasons
+                .iter_mut()
+                .find(|(reason, _)| *reason == skipped.reason)
+            {
+                Some((_, count)) => *count += 1,
+                None => reasons.push((&skipped.reason, 1)),
+            }
+        }
+        let mut parts: Vec<String> = reasons
+            .iter()
+            .take(SUMMARY_ITEMS)
+            .map(|(reason, count)| format!("{count} × {reason}"))
+            .collect();
+        if reasons.len() > SUMMARY_ITEMS {
+            parts.push(format!("{} other reasons", reasons.len() - SUMMARY_ITEMS));
+        }
+        let kids: Vec<&str> = self
             .skipped
             .iter()
-            .map(|skipped| {
-                format!(
-                    "{}: {}",
-                    skipped.kid.as_deref().unwrap_or("(no kid)"),
-                    skipped.reason
-                )
-            })
+            .filter_map(|skipped| skipped.kid.as_deref())
+            .take(SUMMARY_ITEMS)
             .collect();
-        reasons.join("; ")
+        let more = if kids.len() < self.skipped.len() {
+            ", …"
+        } else {
+            ""
+        };
+        format!(
+            "{} skipped: {} (kids: {}{more})",
+            self.skipped.len(),
+            parts.join("; "),
+            kids.join(", ")
+        )
     }
 
     /// Number of usable keys.

@@ -105,3 +105,29 @@ fn rsa_keys_without_alg_take_the_allow_lists_rsa_algorithms() {
     assert_eq!(default.rsa_default, AlgorithmSet::only(Algorithm::RS256));
     assert!(!default.allowed.contains(Algorithm::HS256));
 }
+
+#[test]
+fn ed25519_keys_of_small_order_are_skipped() {
+    let okp = |x: &[u8]| json!({"kty": "OKP", "crv": "Ed25519", "kid": "weak", "x": URL_SAFE_NO_PAD.encode(x)});
+    let options = KeyOptions::for_allow_list(None, false);
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let mut order_two = [0xffu8; 32];
+    order_two[0] = 0xec;
+    order_two[31] = 0x7f;
+    for weak in [identity, [0u8; 32], order_two] {
+        let set = load(&[okp(&weak)], &options);
+        assert!(set.is_empty(), "{weak:?} loaded");
+        assert!(set.skipped()[0].reason.contains("small order"));
+    }
+    // The same points with the sign bit set are caught too.
+    let mut signed = identity;
+    signed[31] |= 0x80;
+    assert!(crate::crypto::is_small_order_ed25519(&signed));
+    // RFC 8037 A.2's public key loads.
+    let rfc = URL_SAFE_NO_PAD
+        .decode("11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo")
+        .expect("base64");
+    assert!(!crate::crypto::is_small_order_ed25519(&rfc));
+    assert_eq!(load(&[okp(&rfc)], &options).len(), 1);
+}

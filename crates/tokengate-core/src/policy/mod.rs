@@ -364,10 +364,11 @@ fn claim_values(raw: &RawValue, separator: Option<&str>) -> Vec<String> {
     }
 }
 
-/// Compares two `typ` media types case-insensitively, with `application/` implied when absent.
+/// Compares two `typ` media types case-insensitively, with `application/` implied when absent
+/// (RFC 7515 §4.1.9). Nothing is trimmed: `" at+jwt"` is not `at+jwt`.
 fn same_media_type(a: &str, b: &str) -> bool {
     let normalise = |value: &str| {
-        let lower = value.trim().to_ascii_lowercase();
+        let lower = value.to_ascii_lowercase();
         match lower.strip_prefix("application/") {
             Some(rest) => rest.to_owned(),
             None => lower,

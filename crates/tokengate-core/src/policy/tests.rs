@@ -202,3 +202,45 @@ fn token_types_compare_media_types_case_insensitively() {
         Ok(())
     );
 }
+
+#[test]
+fn numbers_outside_the_double_range_are_malformed_at_every_depth() {
+    let policy = Policy {
+        require_expiration: false,
+        ..policy()
+    };
+    for payload in [
+        r#"{"iss":"https://issuer.example","aud":"api://orders","big":1e400}"#.to_owned(),
+        format!(
+            r#"{{"iss":"https://issuer.example","aud":"api://orders","big":{}}}"#,
+            "9".repeat(400)
+        ),
+        r#"{"iss":"https://issuer.example","aud":"api://orders","big":[1e400]}"#.to_owned(),
+        r#"{"iss":"https://issuer.example","aud":"api://orders","big":-1E+309}"#.to_owned(),
+    ] {
+        let value: Result<Value, _> = serde_json::from_str(&payload);
+        assert!(value.is_err(), "serde_json refuses it too: {payload}");
+        assert_eq!(
+            check_raw(&policy, &payload),
+            Err(Reason::Malformed),
+            "{payload}"
+        );
+    }
+    let fine =
+        r#"{"iss":"https://issuer.example","aud":"api://orders","small":1e300,"n":-0.5e-400}"#;
+    assert_eq!(check_raw(&policy, fine), Ok(()));
+}
+
+/// Like [`check`], for a payload given as JSON text.
+fn check_raw(policy: &Policy, payload: &str) -> Result<(), Reason> {
+    let token = format!(
+        "{}.{}.c2ln",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"RS256"}"#),
+        URL_SAFE_NO_PAD.encode(payload)
+    );
+    let decoded = DecodedToken::decode(&token, &Limits::default()).map_err(|r| r.reason)?;
+    let parsed = decoded.parse().map_err(|r| r.reason)?;
+    policy
+        .check_claims(&parsed.claims, NOW)
+        .map_err(|rejection| rejection.reason)
+}

@@ -101,9 +101,11 @@ pub fn check_header(header: &Header<'_>) -> Result<(), Rejection> {
             return Err(Rejection::fixed(Reason::UnsupportedHeader, detail));
         }
     }
-    if let Some(cty) = header.raw("cty")
-        && cty.get().to_ascii_lowercase().contains("jwt")
-    {
+    // Compared decoded: "\u004aWT" is "JWT" too.
+    let cty = header
+        .raw("cty")
+        .and_then(|raw| serde_json::from_str::<std::borrow::Cow<'_, str>>(raw.get()).ok());
+    if cty.is_some_and(|cty| cty.to_ascii_lowercase().contains("jwt")) {
         return Err(Rejection::fixed(
             Reason::UnsupportedHeader,
             "nested JWTs (\"cty\": \"JWT\") are not accepted; send the inner token",

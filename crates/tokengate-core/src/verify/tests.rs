@@ -187,3 +187,21 @@ fn precheck_refuses_what_no_tenant_accepts() {
         Err(Reason::UnsupportedHeader)
     );
 }
+
+#[test]
+fn header_strings_are_compared_decoded() {
+    let keys = keys(&[(Some("a"), 1, "HS256")]);
+    // "\u004aWT" is "JWT": a nested token however its header spells it.
+    let escaped = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"HS256","kid":"a","cty":"\u004aWT"}"#),
+        URL_SAFE_NO_PAD.encode(r#"{"exp":1800000060}"#)
+    );
+    let key = hmac::Key::new(hmac::HMAC_SHA256, &secret(1));
+    let tag = hmac::sign(&key, escaped.as_bytes());
+    let token = format!("{escaped}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()));
+    assert_eq!(
+        judge(&token, &keys, &policy()),
+        Err(Reason::UnsupportedHeader)
+    );
+}

@@ -1,0 +1,366 @@
+//! The findings of the security review, each through the real server over real sockets: a forged
+//! token is always denied (never "unavailable"), a discovered issuer cannot claim another's,
+//! key-set input is bounded, one parse decides, weak keys never load, header strings are
+//! compared decoded, and a reload runs every check a fresh start runs. Attack tokens are signed
+//! by jsonwebtoken, not by tokengate.
+
+use crate::support;
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
+    HttpRequest, Request as AttributeRequest,
+};
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
+use serde_json::{Value, json};
+use support::{Client, Idp, InProcess, TestKey, claims, judge, jwks, now};
+use tokengate::pb;
+
+const AUDIENCE: &str = "api://orders";
+const ISSUER: &str = "https://orders.example";
+
+/// One tenant with a static key, plus `extra` YAML (more tenants, top-level blocks).
+fn config(key: &TestKey, top: &str, more_tenants: &str) -> String {
+    format!(
+        "{top}\ntenants:\n  - id: orders\n    issuers: [\"{ISSUER}\"]\n    audiences: [\"{AUDIENCE}\"]\n    jwks: {}\n{more_tenants}",
+        jwks(&[key])
+    )
+}
+
+/// A token whose `alg` is `none`: unsigned, as an attacker sends it.
+fn unsigned(claims: &Value) -> String {
+    format!(
+        "{}.{}.",
+        B64.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        B64.encode(claims.to_string())
+    )
+}
+
+/// The answer for `token`, polled until `done` holds (a tenant's keys load in the background).
+async fn eventually(
+    client: &mut Client,
+    token: &str,
+    tenant: &str,
+    done: impl Fn(&pb::ValidateTokenResponse) -> bool,
+) -> pb::ValidateTokenResponse {
+    let mut answer = judge(client, token, tenant).await;
+    for _ in 0..100 {
+        if done(&answer) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        answer = judge(client, token, tenant).await;
+    }
+    answer
+}
+
+fn check_request(token: &str) -> CheckRequest {
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(AttributeRequest {
+                http: Some(HttpRequest {
+                    method: "GET".into(),
+                    path: "/orders".into(),
+                    headers: [("authorization".to_owned(), format!("Bearer {token}"))].into(),
+                    ..HttpRequest::default()
+                }),
+                ..AttributeRequest::default()
+            }),
+            ..AttributeContext::default()
+        }),
+    }
+}
+
+#[tokio::test]
+async fn a_forged_token_is_denied_never_unavailable_while_a_tenant_waits_for_discovery() {
+    let key = TestKey::rsa_a();
+    let down = Idp::start(jwks(&[&key]), None).await;
+    down.state.down.store(true, Ordering::SeqCst);
+    let waiting = format!(
+        "  - id: waiting\n    discovery_url: \"{}\"\n",
+        down.discovery_url()
+    );
+    let stranger = key.sign(&claims("https://stranger.example", AUDIENCE, now()));
+    let none = unsigned(&claims("https://stranger.example", AUDIENCE, now()));
+
+    // Within the start-up grace: "unavailable" only for a token that could still belong to
+    // the waiting tenant, and it names no tenant; tenant-independent refusals come first.
+    let early = InProcess::start(&config(&key, "refresh: { startup_grace: 1m }", &waiting)).await;
+    let mut client = early.client().await;
+    let answer = judge(&mut client, &none, "").await;
+    assert_eq!(
+        answer.reason,
+        pb::Reason::UnsupportedAlgorithm as i32,
+        "{answer:?}"
+    );
+    let answer = judge(&mut client, &stranger, "").await;
+    assert_eq!(
+        answer.reason,
+        pb::Reason::KeysUnavailable as i32,
+        "{answer:?}"
+    );
+    assert!(!answer.detail.contains("waiting"), "{}", answer.detail);
+
+    // After the grace: a token whose issuer no loaded tenant accepts is an unknown tenant,
+    // through ValidateToken and through Envoy's Check alike (a denial, not UNAVAILABLE).
+    let late = InProcess::start(&config(&key, "refresh: { startup_grace: 1s }", &waiting)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let mut client = late.client().await;
+    for token in [&stranger, &none] {
+        let answer = judge(&mut client, token, "").await;
+        assert_ne!(
+            answer.reason,
+            pb::Reason::KeysUnavailable as i32,
+            "{answer:?}"
+        );
+        assert!(!answer.valid);
+    }
+    let answer = judge(&mut client, &stranger, "").await;
+    assert_eq!(
+        answer.reason,
+        pb::Reason::UnknownTenant as i32,
+        "{answer:?}"
+    );
+    let mut authz = AuthorizationClient::connect(late.endpoint())
+        .await
+        .expect("connect");
+    let decision = authz
+        .check(check_request(&stranger))
+        .await
+        .expect("a denial is an OK RPC, never UNAVAILABLE")
+        .into_inner();
+    assert_eq!(decision.status.map(|status| status.code), Some(16));
+}
+
+#[tokio::test]
+async fn a_discovered_issuer_must_be_the_issuer_of_its_discovery_url() {
+    let victim_key = TestKey::rsa_a();
+    let impostor_key = TestKey::rsa_b();
+    let impostor = Idp::start(jwks(&[&impostor_key]), Some(ISSUER)).await;
+    let more = format!(
+        "  - id: impostor\n    discovery_url: \"{}\"\n",
+        impostor.discovery_url()
+    );
+    let server = InProcess::start(&config(&victim_key, "", &more)).await;
+    let mut client = server.client().await;
+    let forged = impostor_key.sign(&claims(ISSUER, AUDIENCE, now()));
+    let answer = eventually(&mut client, &forged, "impostor", |answer| {
+        answer
+            .detail
+            .contains("is not the issuer this URL belongs to")
+    })
+    .await;
+    assert_eq!(
+        answer.reason,
+        pb::Reason::KeysUnavailable as i32,
+        "{answer:?}"
+    );
+    assert!(
+        answer
+            .detail
+            .contains("is not the issuer this URL belongs to"),
+        "{}",
+        answer.detail
+    );
+    // Routed by issuer, the victim's tenant judges it, and its keys do not know the impostor's.
+    let answer = judge(&mut client, &forged, "").await;
+    assert!(!answer.valid, "{answer:?}");
+    assert_eq!(answer.tenant, "orders");
+    let genuine = victim_key.sign(&claims(ISSUER, AUDIENCE, now()));
+    assert!(judge(&mut client, &genuine, "").await.valid);
+}
+
+#[tokio::test]
+async fn a_jwks_of_junk_entries_is_refused_whole() {
+    let key = TestKey::rsa_a();
+    let junk: Vec<Value> = (0..2000)
+        .map(|n| json!({"kty": "junk", "kid": n}))
+        .collect();
+    let idp = Idp::start(json!({ "keys": junk }), None).await;
+    let more = format!(
+        "  - id: junk\n    issuers: [\"https://junk.example\"]\n    jwks_uri: \"{}\"\n",
+        idp.jwks_url()
+    );
+    let server = InProcess::start(&config(&key, "", &more)).await;
+    let mut client = server.client().await;
+    let token = key.sign(&claims("https://junk.example", AUDIENCE, now()));
+    let answer = eventually(&mut client, &token, "junk", |answer| {
+        answer.detail.contains("entries")
+    })
+    .await;
+    assert_eq!(
+        answer.reason,
+        pb::Reason::KeysUnavailable as i32,
+        "{answer:?}"
+    );
+    assert!(
+        answer.detail.contains("more than the limit of 1000"),
+        "{}",
+        answer.detail
+    );
+    assert!(
+        answer.detail.len() < 600,
+        "a bounded detail: {}",
+        answer.detail.len()
+    );
+}
+
+#[tokio::test]
+async fn a_number_outside_the_double_range_is_malformed_through_every_transport() {
+    let key = TestKey::rsa_a();
+    let server = InProcess::start(&config(&key, "", "")).await;
+    let mut client = server.client().await;
+    let header = format!(r#"{{"alg":"RS256","kid":"{}"}}"#, key.kid);
+    let payload = format!(
+        r#"{{"iss":"{ISSUER}","aud":"{AUDIENCE}","exp":{},"big":1e400}}"#,
+        now() + 600
+    );
+    let token = key.sign_raw(&header, &payload);
+    let answer = judge(&mut client, &token, "").await;
+    assert_eq!(answer.reason, pb::Reason::Malformed as i32, "{answer:?}");
+    let mut authz = AuthorizationClient::connect(server.endpoint())
+        .await
+        .expect("connect");
+    let decision = authz
+        .check(check_request(&token))
+        .await
+        .expect("rpc")
+        .into_inner();
+    assert_eq!(
+        decision.status.map(|status| status.code),
+        Some(16),
+        "denied"
+    );
+}
+
+#[tokio::test]
+async fn an_ed25519_key_of_small_order_never_verifies() {
+    let key = TestKey::rsa_a();
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    let weak = json!({"keys": [{"kty": "OKP", "crv": "Ed25519", "kid": "weak", "alg": "EdDSA", "x": B64.encode(identity)}]});
+    let more = format!(
+        "  - id: weak\n    issuers: [\"https://weak.example\"]\n    algorithms: [EdDSA]\n    jwks: {weak}\n"
+    );
+    // The only key of the tenant is skipped at load, so check-config refuses the file; the
+    // server refuses it the same way.
+    let yaml = config(&key, "", &more);
+    let refused = tokengate::Config::parse(&yaml, None, std::path::Path::new("."));
+    let errors = refused.expect_err("a tenant whose only key is weak");
+    assert!(errors.to_string().contains("small order"), "{errors}");
+
+    // Beside a good key, the weak one is skipped and a forgery for it (R = identity, S = 0)
+    // is refused.
+    let good = TestKey::ed25519();
+    let mut keys = weak["keys"].as_array().cloned().unwrap_or_default();
+    keys.push(good.jwk());
+    let more = format!(
+        "  - id: weak\n    issuers: [\"https://weak.example\"]\n    algorithms: [EdDSA]\n    jwks: {}\n",
+        json!({ "keys": keys })
+    );
+    let server = InProcess::start(&config(&key, "", &more)).await;
+    let mut client = server.client().await;
+    let mut signature = identity.to_vec();
+    signature.extend([0u8; 32]);
+    let forged = format!(
+        "{}.{}.{}",
+        B64.encode(br#"{"alg":"EdDSA","kid":"weak"}"#),
+        B64.encode(claims("https://weak.example", AUDIENCE, now()).to_string()),
+        B64.encode(signature)
+    );
+    let answer = judge(&mut client, &forged, "").await;
+    assert!(!answer.valid, "{answer:?}");
+    assert_eq!(answer.reason, pb::Reason::UnknownKey as i32, "{answer:?}");
+    let genuine = good.sign(&claims("https://weak.example", AUDIENCE, now()));
+    assert!(judge(&mut client, &genuine, "").await.valid);
+}
+
+#[tokio::test]
+async fn header_strings_are_compared_decoded() {
+    let key = TestKey::rsa_a();
+    let server = InProcess::start(&config(&key, "", "")).await;
+    let mut client = server.client().await;
+    let payload = claims(ISSUER, AUDIENCE, now()).to_string();
+    let nested = key.sign_raw(
+        &format!(r#"{{"alg":"RS256","kid":"{}","cty":"\u004aWT"}}"#, key.kid),
+        &payload,
+    );
+    let answer = judge(&mut client, &nested, "").await;
+    assert_eq!(
+        answer.reason,
+        pb::Reason::UnsupportedHeader as i32,
+        "{answer:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_reload_runs_every_check_a_fresh_start_runs() {
+    // The review's case: a tenant that takes a `{tenantid}` issuer from discovery, narrowed by
+    // tenant_ids and audiences; a reload then drops tenant_ids. A fresh start refuses such a
+    // document; the reload used to inherit the keys and the issuer without the check, and let
+    // in every organisation.
+    let key = TestKey::rsa_a();
+    let tid = "9188040d-6c67-4c5b-b112-36a304b66dad";
+    let other = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let idp = Idp::start(jwks(&[&key]), Some("https://login.example/{tenantid}/v2.0")).await;
+    let tenant = |tenant_ids: &str| {
+        format!(
+            "tenants:\n  - id: saas\n    discovery_url: \"{}\"\n    audiences: [api]\n{tenant_ids}",
+            idp.discovery_url()
+        )
+    };
+    let server = InProcess::start(&tenant(&format!("    tenant_ids: [{tid}]\n"))).await;
+    let mut client = server.client().await;
+    let token = |tid: &str| {
+        let mut body = claims(&format!("https://login.example/{tid}/v2.0"), "api", now());
+        body["tid"] = json!(tid);
+        key.sign(&body)
+    };
+    // Let the first load finish (or be refused).
+    let _ = eventually(&mut client, &token(tid), "saas", |answer| {
+        answer.valid || answer.detail.contains("discovery")
+    })
+    .await;
+    std::fs::write(server.config_path(), tenant("")).expect("rewrite");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for _ in 0..10 {
+        let answer = judge(&mut client, &token(other), "saas").await;
+        assert!(
+            !answer.valid,
+            "another organisation let in after the reload: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_kid_wait_ends_before_the_callers_deadline() {
+    let key = TestKey::rsa_a();
+    let idp = Idp::start(jwks(&[&key]), None).await;
+    let config = format!(
+        "tenants:\n  - id: slow\n    issuers: [\"{}\"]\n    jwks_uri: \"{}\"\n    refresh: {{ unknown_kid_wait: 2s }}\n",
+        idp.issuer(),
+        idp.jwks_url()
+    );
+    let server = InProcess::start(&config).await;
+    server.wait_serving().await;
+    let mut client = server.client().await;
+    // The provider now takes 3 s to answer; the caller (as Envoy with `timeout: 0.25s`) waits
+    // 300 ms. The answer must come in time, and it is a denial.
+    *idp.state.delay.lock().expect("lock") = Duration::from_secs(3);
+    let rotated = TestKey::rsa_b().sign(&claims(&idp.issuer(), AUDIENCE, now()));
+    let mut request = tonic::Request::new(support::request(&rotated, ""));
+    request.set_timeout(Duration::from_millis(300));
+    let started = tokio::time::Instant::now();
+    let answer = client
+        .validate_token(request)
+        .await
+        .expect("an answer before the deadline, not DEADLINE_EXCEEDED")
+        .into_inner();
+    assert_eq!(answer.reason, pb::Reason::UnknownKey as i32, "{answer:?}");
+    assert!(started.elapsed() < Duration::from_millis(300));
+}
