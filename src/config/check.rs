@@ -127,6 +127,11 @@ impl Checker {
         {
             settings.token_header = name;
         }
+        if let Some(value) = &raw.forward_auth_uri_header
+            && let Some(name) = header(self, value, "ext_authz.forward_auth_uri_header")
+        {
+            settings.forward_auth_uri_header = name;
+        }
         settings.token_query_parameter = raw
             .token_query_parameter
             .as_ref()

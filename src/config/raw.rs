@@ -18,6 +18,7 @@ pub(super) struct RawExtAuthz {
     pub(super) claims_to_headers: std::collections::BTreeMap<String, Spanned<String>>,
     pub(super) payload_header: Option<Spanned<String>>,
     pub(super) forward_auth_listen: Option<Spanned<String>>,
+    pub(super) forward_auth_uri_header: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]

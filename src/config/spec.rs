@@ -94,6 +94,9 @@ pub struct ExtAuthzSettings {
     pub payload_header: Option<String>,
     /// HTTP address of the forward-auth endpoint (`GET /auth`) for nginx and Traefik, if any.
     pub forward_auth_listen: Option<SocketAddr>,
+    /// The header that carries the original request URI to forward-auth (for a token in the
+    /// query string). Default `x-forwarded-uri`, as Traefik sends it; nginx sets it explicitly.
+    pub forward_auth_uri_header: String,
 }
 
 impl Default for ExtAuthzSettings {
@@ -105,6 +108,7 @@ impl Default for ExtAuthzSettings {
             claims_to_headers: Vec::new(),
             payload_header: None,
             forward_auth_listen: None,
+            forward_auth_uri_header: "x-forwarded-uri".into(),
         }
     }
 }

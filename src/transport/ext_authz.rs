@@ -25,7 +25,9 @@ use tonic::{Request, Response, Status};
 
 use crate::runtime::Runtime;
 use crate::transport::deadline;
-use crate::transport::gateway::{Decision, GatewayRequest, authorize, find_token, split_list};
+use crate::transport::gateway::{
+    Decision, GatewayRequest, TokenSources, authorize, find_token, split_list,
+};
 use crate::transport::status::Denial;
 
 /// The methods of `envoy.service.auth.v3.Authorization` and their gRPC types, for the gRPC
@@ -63,8 +65,19 @@ impl Authorization for ExtAuthzService {
             .and_then(|request| request.http.as_ref())
             .map_or("", |http| http.path.as_str());
         let extensions = attributes.map_or(&empty, |attributes| &attributes.context_extensions);
+        let settings = &snapshot.config.ext_authz;
+        // Envoy joins repeated headers into one value, so a second credential shows up as
+        // a doubled scheme in it, which find_token refuses.
+        let sources = TokenSources {
+            token_header: headers
+                .get(&settings.token_header)
+                .map(|value| vec![Some(value.as_str())])
+                .unwrap_or_default(),
+            cookie: headers.get("cookie").map(String::as_str),
+            path,
+        };
         let ask = GatewayRequest {
-            token: find_token(&snapshot.config.ext_authz, headers, path),
+            token: find_token(settings, &sources),
             tenant: extensions.get("tenant").map_or("", String::as_str),
             required_scopes: split_list(extensions.get("required_scopes").map(String::as_str)),
             audiences: split_list(extensions.get("audiences").map(String::as_str)),
@@ -123,7 +136,7 @@ fn denied(denial: Denial, challenge: String, body: String, code: String) -> Chec
     let overwrite = Some(HeaderAppendAction::OverwriteIfExistsOrAdd);
     let message = match denial {
         Denial::NoToken => "no token".to_owned(),
-        Denial::InvalidToken | Denial::InsufficientScope => code,
+        Denial::InvalidToken | Denial::InsufficientScope | Denial::InvalidRequest => code,
     };
     let http = i32::from(denial.http_status().as_u16());
     let mut refusal = DeniedHttpResponseBuilder::new();

@@ -4,8 +4,9 @@
 //!
 //! The route's tenant and requirements are query parameters of the auth URL the gateway is
 //! configured with (`/auth?tenant=orders&required_scopes=orders.read`), never client headers.
-//! The original URI (for a token in the query string) comes from `X-Forwarded-Uri` (Traefik) or
-//! `X-Original-URI` (nginx).
+//! The original URI (for a token in the query string) comes from the header named by
+//! `ext_authz.forward_auth_uri_header` (default `X-Forwarded-Uri`, as Traefik sends it; the
+//! nginx example sets it too).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +20,9 @@ use tokio::net::TcpListener;
 
 use crate::net;
 use crate::runtime::Runtime;
-use crate::transport::gateway::{Decision, GatewayRequest, authorize, find_token, split_list};
+use crate::transport::gateway::{
+    Decision, GatewayRequest, TokenSources, authorize, find_token, split_list,
+};
 
 /// Serves `/auth` on `listener` until the process ends.
 pub(crate) async fn serve(listener: TcpListener, runtime: Arc<Runtime>) {
@@ -37,23 +40,23 @@ async fn auth(
     // One snapshot: the settings and the tenants of the same configuration.
     let snapshot = runtime.snapshot();
     let settings = &snapshot.config.ext_authz;
-    let client_headers: HashMap<String, String> = headers
-        .iter()
-        .filter_map(|(name, value)| {
-            value
-                .to_str()
-                .ok()
-                .map(|value| (name.as_str().to_owned(), value.to_owned()))
-        })
-        .collect();
-    // nginx sets X-Original-URI itself (overriding a client's); prefer it over X-Forwarded-Uri,
-    // which only Traefik sets.
-    let original_uri = client_headers
-        .get("x-original-uri")
-        .or_else(|| client_headers.get("x-forwarded-uri"))
-        .map_or("/", String::as_str);
+    // The original URI comes from the one header the configuration names (the gateway sets
+    // it, overriding a client's), never from whichever header a client happened to send.
+    let original_uri = headers
+        .get(settings.forward_auth_uri_header.as_str())
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("/");
+    let sources = TokenSources {
+        token_header: headers
+            .get_all(settings.token_header.as_str())
+            .iter()
+            .map(|value| value.to_str().ok())
+            .collect(),
+        cookie: headers.get("cookie").and_then(|value| value.to_str().ok()),
+        path: original_uri,
+    };
     let ask = GatewayRequest {
-        token: find_token(settings, &client_headers, original_uri),
+        token: find_token(settings, &sources),
         tenant: query.get("tenant").map_or("", String::as_str),
         required_scopes: split_list(query.get("required_scopes").map(String::as_str)),
         audiences: split_list(query.get("audiences").map(String::as_str)),

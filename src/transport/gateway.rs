@@ -5,8 +5,6 @@
 //! Per route, a gateway can name the `tenant`, and add `required_scopes` (any of, separated by
 //! spaces or commas, matched against `scp`/`scope` and `roles`) and `audiences` (any of).
 
-use std::collections::HashMap;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
@@ -20,8 +18,8 @@ use crate::validator::judgement::{Accepted, Judgement};
 /// What a gateway request asks for.
 #[derive(Debug, Default)]
 pub(crate) struct GatewayRequest<'a> {
-    /// The token found in the request, if any.
-    pub token: Option<String>,
+    /// The token the request presents.
+    pub token: Presented,
     /// The tenant bound to the route (empty: by issuer).
     pub tenant: &'a str,
     /// Scopes or roles of which the route needs one.
@@ -91,12 +89,18 @@ pub(crate) async fn authorize(
     request: &GatewayRequest<'_>,
     budget: Option<std::time::Duration>,
 ) -> Decision {
-    let Some(token) = &request.token else {
-        return Decision::deny(
-            Denial::NoToken,
-            "no bearer token in the request",
-            "missing_token",
-        );
+    let token = match &request.token {
+        Presented::Token(token) => token,
+        Presented::Absent => {
+            return Decision::deny(
+                Denial::NoToken,
+                "no bearer token in the request",
+                "missing_token",
+            );
+        }
+        Presented::Refused(why) => {
+            return Decision::deny(Denial::InvalidRequest, why, "invalid_request");
+        }
     };
     let judgement = snapshot
         .validator
@@ -166,46 +170,90 @@ fn allow(settings: &ExtAuthzSettings, accepted: &Accepted, claims: serde_json::V
     }
 }
 
-/// Finds the token: the configured header (a `Bearer ` prefix is optional), then the query
-/// parameter, then the cookie.
-pub(crate) fn find_token(
-    settings: &ExtAuthzSettings,
-    headers: &HashMap<String, String>,
-    path: &str,
-) -> Option<String> {
-    if let Some(value) = headers.get(&settings.token_header) {
-        let value = value.trim();
-        // In Authorization only the Bearer scheme carries a token (Basic and others do not);
-        // in a custom header the prefix is optional.
-        let token = match value.split_once(' ') {
-            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => Some(rest.trim()),
-            Some(_) if settings.token_header == "authorization" => None,
-            None if value.eq_ignore_ascii_case("bearer") => None,
-            _ => Some(value),
-        };
-        if let Some(token) = token.filter(|token| !token.is_empty()) {
-            return Some(token.to_owned());
-        }
+/// What a request presents as its token.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) enum Presented {
+    /// No token anywhere the configuration looks.
+    #[default]
+    Absent,
+    /// Exactly one token.
+    Token(String),
+    /// Not exactly one readable token: refused, never resolved by picking one, since the
+    /// upstream may read another than tokengate would.
+    Refused(&'static str),
+}
+
+/// Where a request may carry its token, as the transport read it.
+#[derive(Debug, Default)]
+pub(crate) struct TokenSources<'a> {
+    /// Every value of the configured token header (`None`: a value that is not text).
+    pub token_header: Vec<Option<&'a str>>,
+    /// The `Cookie` header.
+    pub cookie: Option<&'a str>,
+    /// The original request path and query.
+    pub path: &'a str,
+}
+
+/// Finds the one token of a request: in the configured header (a `Bearer ` prefix is optional
+/// there, required in `Authorization`), the query parameter, or the cookie. Two token headers,
+/// a header that is not text, a doubled scheme, or tokens in two places are refused.
+pub(crate) fn find_token(settings: &ExtAuthzSettings, sources: &TokenSources<'_>) -> Presented {
+    let mut found: Vec<&str> = Vec::new();
+    match sources.token_header.as_slice() {
+        [] => {}
+        [Some(value)] => match header_token(settings, value) {
+            Ok(Some(token)) => found.push(token),
+            Ok(None) => {}
+            Err(why) => return Presented::Refused(why),
+        },
+        [None] => return Presented::Refused("the token header is not valid text"),
+        _ => return Presented::Refused("the request has more than one token header"),
     }
     if let Some(name) = &settings.token_query_parameter
-        && let Some((_, query)) = path.split_once('?')
-        && let Some(value) = query
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .find_map(|(key, value)| (key == name).then_some(value))
+        && let Some((_, query)) = sources.path.split_once('?')
     {
-        return Some(value.to_owned());
+        found.extend(
+            query
+                .split('&')
+                .filter_map(|pair| pair.split_once('='))
+                .filter_map(|(key, value)| (key == name).then_some(value)),
+        );
     }
     if let Some(name) = &settings.token_cookie
-        && let Some(cookies) = headers.get("cookie")
-        && let Some(value) = cookies
-            .split(';')
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find_map(|(key, value)| (key == name).then_some(value))
+        && let Some(cookies) = sources.cookie
     {
-        return Some(value.to_owned());
+        found.extend(
+            cookies
+                .split(';')
+                .filter_map(|pair| pair.trim().split_once('='))
+                .filter_map(|(key, value)| (key == name).then_some(value)),
+        );
     }
-    None
+    match found.as_slice() {
+        [] => Presented::Absent,
+        [token] => Presented::Token((*token).to_owned()),
+        _ => Presented::Refused("the request carries a token in more than one place"),
+    }
+}
+
+/// The token in one token-header value: `Ok(None)` for another scheme (`Basic …`).
+fn header_token<'v>(
+    settings: &ExtAuthzSettings,
+    value: &'v str,
+) -> Result<Option<&'v str>, &'static str> {
+    let value = value.trim();
+    // In Authorization only the Bearer scheme carries a token (Basic and others do not); in a
+    // custom header the prefix is optional.
+    let token = match value.split_once(' ') {
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+        Some(_) if settings.token_header == "authorization" => return Ok(None),
+        None if value.eq_ignore_ascii_case("bearer") => return Ok(None),
+        _ => value,
+    };
+    if token.contains(char::is_whitespace) {
+        return Err("the token header holds more than one credential");
+    }
+    Ok((!token.is_empty()).then_some(token))
 }
 
 /// Splits a list written with spaces or commas.
@@ -291,46 +339,57 @@ mod tests {
             token_cookie: Some("session".into()),
             ..ExtAuthzSettings::default()
         };
-        let headers = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
+        let find = |header: &[Option<&str>], cookie: Option<&str>, path: &str| {
+            let sources = TokenSources {
+                token_header: header.to_vec(),
+                cookie,
+                path,
+            };
+            find_token(&settings, &sources)
         };
+        let token = |value: &str| Presented::Token(value.to_owned());
+        assert_eq!(find(&[Some("Bearer abc")], None, "/"), token("abc"));
+        assert_eq!(find(&[Some("bearer  abc ")], None, "/"), token("abc"));
+        assert_eq!(find(&[Some("Basic abc")], None, "/"), Presented::Absent);
         assert_eq!(
-            find_token(&settings, &headers(&[("authorization", "Bearer abc")]), "/"),
-            Some("abc".into())
-        );
-        assert_eq!(
-            find_token(
-                &settings,
-                &headers(&[("authorization", "bearer  abc ")]),
-                "/"
-            ),
-            Some("abc".into())
-        );
-        assert_eq!(
-            find_token(&settings, &headers(&[("authorization", "Basic abc")]), "/"),
-            None
-        );
-        assert_eq!(
-            find_token(
-                &settings,
-                &headers(&[("authorization", "Basic abc"), ("cookie", "session=c")]),
-                "/"
-            ),
-            Some("c".into()),
+            find(&[Some("Basic abc")], Some("session=c"), "/"),
+            token("c"),
             "a Basic header does not hide a token in the cookie"
         );
-        assert_eq!(
-            find_token(&settings, &headers(&[]), "/x?a=1&access_token=q"),
-            Some("q".into())
+        assert_eq!(find(&[], None, "/x?a=1&access_token=q"), token("q"));
+        assert_eq!(find(&[], Some("a=1; session=c"), "/"), token("c"));
+        assert_eq!(find(&[], None, "/"), Presented::Absent);
+    }
+
+    #[test]
+    fn a_request_with_other_than_one_token_is_refused() {
+        let settings = ExtAuthzSettings {
+            token_query_parameter: Some("access_token".into()),
+            token_cookie: Some("session".into()),
+            ..ExtAuthzSettings::default()
+        };
+        let find = |header: &[Option<&str>], cookie: Option<&str>, path: &str| {
+            let sources = TokenSources {
+                token_header: header.to_vec(),
+                cookie,
+                path,
+            };
+            find_token(&settings, &sources)
+        };
+        let refused = |presented: Presented| matches!(presented, Presented::Refused(_));
+        assert!(refused(find(
+            &[Some("Bearer a"), Some("Bearer b")],
+            None,
+            "/"
+        )));
+        assert!(
+            refused(find(&[None], Some("session=c"), "/")),
+            "not text: no fallback"
         );
-        assert_eq!(
-            find_token(&settings, &headers(&[("cookie", "a=1; session=c")]), "/"),
-            Some("c".into())
-        );
-        assert_eq!(find_token(&settings, &headers(&[]), "/"), None);
+        assert!(refused(find(&[Some("Bearer Bearer a")], None, "/")));
+        assert!(refused(find(&[Some("Bearer a")], Some("session=c"), "/")));
+        assert!(refused(find(&[Some("Bearer a")], None, "/?access_token=q")));
+        assert!(refused(find(&[], None, "/?access_token=q&access_token=r")));
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub(crate) enum Denial {
     NoToken,
     /// A bad token: 401 `invalid_token`.
     InvalidToken,
+    /// Not exactly one readable token in the request (two `Authorization` headers, a token in
+    /// two places, a doubled scheme): 401 `invalid_request`, never a fallback to another one.
+    InvalidRequest,
     /// A valid token without the required scope, role, audience or client: 403 `insufficient_scope`.
     InsufficientScope,
 }
@@ -60,7 +63,9 @@ impl Denial {
     /// The gRPC code of the ext_authz answer.
     pub(crate) fn grpc_code(self) -> tonic::Code {
         match self {
-            Self::NoToken | Self::InvalidToken => tonic::Code::Unauthenticated,
+            Self::NoToken | Self::InvalidToken | Self::InvalidRequest => {
+                tonic::Code::Unauthenticated
+            }
             Self::InsufficientScope => tonic::Code::PermissionDenied,
         }
     }
@@ -68,7 +73,9 @@ impl Denial {
     /// The HTTP status the gateway answers the client with.
     pub(crate) fn http_status(self) -> http::StatusCode {
         match self {
-            Self::NoToken | Self::InvalidToken => http::StatusCode::UNAUTHORIZED,
+            Self::NoToken | Self::InvalidToken | Self::InvalidRequest => {
+                http::StatusCode::UNAUTHORIZED
+            }
             Self::InsufficientScope => http::StatusCode::FORBIDDEN,
         }
     }
@@ -83,6 +90,9 @@ impl Denial {
             }
             Self::InsufficientScope => {
                 format!("Bearer error=\"insufficient_scope\", error_description=\"{description}\"")
+            }
+            Self::InvalidRequest => {
+                format!("Bearer error=\"invalid_request\", error_description=\"{description}\"")
             }
         }
     }
@@ -151,7 +161,11 @@ mod tests {
     fn refusals_map_to_matching_grpc_and_http_answers() {
         assert_eq!(Denial::of(Reason::Expired), Denial::InvalidToken);
         assert_eq!(Denial::of(Reason::ClaimMismatch), Denial::InsufficientScope);
-        for denial in [Denial::NoToken, Denial::InvalidToken] {
+        for denial in [
+            Denial::NoToken,
+            Denial::InvalidToken,
+            Denial::InvalidRequest,
+        ] {
             assert_eq!(denial.grpc_code(), tonic::Code::Unauthenticated);
             assert_eq!(denial.http_status(), http::StatusCode::UNAUTHORIZED);
         }

@@ -364,3 +364,102 @@ async fn an_unknown_kid_wait_ends_before_the_callers_deadline() {
     assert_eq!(answer.reason, pb::Reason::UnknownKey as i32, "{answer:?}");
     assert!(started.elapsed() < Duration::from_millis(300));
 }
+
+#[tokio::test]
+async fn forward_auth_reads_exactly_one_token_the_way_the_gateway_set_it() {
+    let key = TestKey::rsa_a();
+    let config = config(
+        &key,
+        "ext_authz:\n  forward_auth_listen: \"127.0.0.1:0\"\n  token_query_parameter: access_token\n  token_cookie: session\n",
+        "",
+    );
+    let server = support::Tokengate::start(&config);
+    let address = server.wait_log("forward-auth listening")["address"]
+        .as_str()
+        .expect("address")
+        .to_owned();
+    server.wait_serving().await;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let http = reqwest::Client::new();
+    let good = key.sign(&claims(ISSUER, AUDIENCE, now()));
+    let other = key.sign(&claims(ISSUER, AUDIENCE, now() - 10));
+    let auth = || http.get(format!("http://{address}/auth"));
+    let invalid_request = |response: reqwest::Response| {
+        let challenge = response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned();
+        (
+            response.status().as_u16(),
+            challenge.contains("invalid_request"),
+        )
+    };
+    assert_eq!(
+        auth()
+            .header("authorization", format!("Bearer {good}"))
+            .send()
+            .await
+            .expect("auth")
+            .status(),
+        200
+    );
+
+    let mut two = reqwest::header::HeaderMap::new();
+    two.append(
+        "authorization",
+        format!("Bearer {good}").parse().expect("value"),
+    );
+    two.append(
+        "authorization",
+        format!("Bearer {other}").parse().expect("value"),
+    );
+    let response = auth().headers(two).send().await.expect("auth");
+    assert_eq!(
+        invalid_request(response),
+        (401, true),
+        "two Authorization headers"
+    );
+
+    let doubled = auth()
+        .header("authorization", format!("Bearer Bearer {good}"))
+        .send()
+        .await
+        .expect("auth");
+    assert_eq!(invalid_request(doubled), (401, true), "a doubled scheme");
+
+    let both = auth()
+        .header("authorization", format!("Bearer {good}"))
+        .header("cookie", format!("session={other}"))
+        .send()
+        .await
+        .expect("auth");
+    assert_eq!(invalid_request(both), (401, true), "a token in two places");
+
+    let not_text = reqwest::header::HeaderValue::from_bytes(b"Bearer \xff\xfe").expect("obs-text");
+    let fallback = auth()
+        .header("authorization", not_text)
+        .header("cookie", format!("session={good}"))
+        .send()
+        .await
+        .expect("auth");
+    assert_eq!(
+        invalid_request(fallback),
+        (401, true),
+        "no fallback to the cookie"
+    );
+
+    // The original URI comes from X-Forwarded-Uri (the configured header), never from a
+    // header the client picked.
+    let spoofed = auth()
+        .header("x-original-uri", format!("/orders?access_token={good}"))
+        .send()
+        .await
+        .expect("auth");
+    assert_eq!(spoofed.status(), 401);
+    let forwarded = auth()
+        .header("x-forwarded-uri", format!("/orders?access_token={good}"))
+        .send()
+        .await
+        .expect("auth");
+    assert_eq!(forwarded.status(), 200);
+}
