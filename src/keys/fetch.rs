@@ -107,7 +107,7 @@ pub enum FetchError {
     },
     /// A URL in the discovery document is not acceptable.
     #[error(
-        "discovery {url}: jwks_uri {jwks_uri:?} must be https:// (or http:// on a loopback host)"
+        "discovery {url}: jwks_uri {jwks_uri:?} must be https:// (http:// only on a loopback host, from a loopback discovery URL)"
     )]
     InsecureJwksUri {
         /// The discovery URL.
@@ -133,6 +133,17 @@ impl FetchError {
             self,
             Self::IssuerMismatch { .. } | Self::OpenTemplate { .. } | Self::IssuerNotDerived { .. }
         )
+    }
+}
+
+/// Whether a discovered `jwks_uri` may be fetched: https, or plain http when the tenant allows
+/// it, or between loopback URLs when the discovery URL itself is loopback (a remote document
+/// never points the fetcher at a local port).
+fn jwks_uri_allowed(allow_insecure_http: bool, discovery: &Url, jwks: &Url) -> bool {
+    match jwks.scheme() {
+        "https" => true,
+        "http" => allow_insecure_http || (is_loopback(jwks) && is_loopback(discovery)),
+        _ => false,
     }
 }
 
@@ -197,11 +208,16 @@ impl Fetcher {
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("tokengate/", env!("CARGO_PKG_VERSION")))
-            // A redirect may not downgrade to plain http (except to loopback) or loop.
+            // A redirect may not downgrade to plain http, or loop. Plain http stays allowed
+            // between loopback URLs only when the configured URL is loopback itself, so that a
+            // remote document cannot point the fetcher at local ports.
             .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let from_loopback = attempt.previous().first().is_some_and(is_loopback);
                 if attempt.previous().len() >= 5 {
                     attempt.error("more than 5 redirects")
-                } else if attempt.url().scheme() != "https" && !is_loopback(attempt.url()) {
+                } else if attempt.url().scheme() != "https"
+                    && !(from_loopback && is_loopback(attempt.url()))
+                {
                     attempt.error("a redirect to a non-https URL")
                 } else {
                     attempt.follow()
@@ -239,11 +255,7 @@ impl Fetcher {
                 check_discovered_issuer(spec, url, &document.issuer)?;
                 let jwks_url = Url::parse(&document.jwks_uri)
                     .ok()
-                    .filter(|jwks| {
-                        jwks.scheme() == "https"
-                            || (jwks.scheme() == "http"
-                                && (spec.allow_insecure_http || is_loopback(jwks)))
-                    })
+                    .filter(|jwks| jwks_uri_allowed(spec.allow_insecure_http, url, jwks))
                     .ok_or_else(|| FetchError::InsecureJwksUri {
                         url: url.to_string(),
                         jwks_uri: document.jwks_uri.clone(),
@@ -368,6 +380,44 @@ fn chain(error: &reqwest::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_remote_document_never_points_the_fetch_at_plain_http_on_loopback() {
+        let url = |text: &str| Url::parse(text).expect("url");
+        let remote = url("https://idp.example/.well-known/openid-configuration");
+        let local = url("http://127.0.0.1:8080/.well-known/openid-configuration");
+        assert!(jwks_uri_allowed(
+            false,
+            &remote,
+            &url("https://idp.example/jwks")
+        ));
+        assert!(!jwks_uri_allowed(
+            false,
+            &remote,
+            &url("http://127.0.0.1:6379/")
+        ));
+        assert!(!jwks_uri_allowed(
+            false,
+            &remote,
+            &url("http://localhost:9090/")
+        ));
+        assert!(jwks_uri_allowed(
+            false,
+            &local,
+            &url("http://127.0.0.1:8080/jwks")
+        ));
+        assert!(!jwks_uri_allowed(
+            false,
+            &local,
+            &url("http://idp.example/jwks")
+        ));
+        assert!(jwks_uri_allowed(
+            true,
+            &remote,
+            &url("http://idp.example/jwks")
+        ));
+        assert!(!jwks_uri_allowed(true, &remote, &url("file:///etc/passwd")));
+    }
 
     #[test]
     fn cache_control_max_age() {
