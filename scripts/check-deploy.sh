@@ -187,6 +187,8 @@ done
 gateway="http://127.0.0.1:$envoy_port"
 valid=$("$tokengate" mint)
 expired=$("$tokengate" mint --expired)
+b64url() { base64 -w0 | tr '+/' '-_' | tr -d '='; }
+unsigned="$(printf '{"alg":"none"}' | b64url).$(printf '{"iss":"https://stranger.example","exp":9999999999}' | b64url)."
 # through NAME STATUS PATTERN PATH [curl args]: a request through $gateway answers STATUS, with
 # PATTERN in its headers or body.
 through() {
@@ -209,6 +211,12 @@ through "envoy: a spoofed claim header never reaches the upstream" 200 '"x-jwt-s
 # The billing tenant judges the demo token: it does not know the demo key.
 through "envoy: a route bound to another tenant refuses the token" 401 '"unknown_key"' /billing -H "authorization: Bearer $valid"
 through "envoy: a missing scope is 403 insufficient_scope" 403 'error="insufficient_scope"' /admin -H "authorization: Bearer $valid"
+through "envoy: two Authorization headers are 401 invalid_request" 401 'error="invalid_request"' /orders \
+  -H "authorization: Bearer $valid" -H "authorization: Bearer $expired"
+through "envoy: a doubled scheme is 401 invalid_request" 401 'error="invalid_request"' /orders \
+  -H "authorization: Bearer Bearer $valid"
+through "envoy: an unsigned token is denied (401), never unavailable" 401 'error="invalid_token"' /orders \
+  -H "authorization: Bearer $unsigned"
 through "envoy: probes skip authorization" 200 '"path": "/healthz"' /healthz
 kill "$authz_pid" 2>/dev/null
 wait "$authz_pid" 2>/dev/null
@@ -247,6 +255,8 @@ through "nginx: an expired token is 401 invalid_token" 401 'error="invalid_token
 through "nginx: a valid token reaches the upstream with its claim header" 200 '"x-jwt-sub": "demo-user"' /orders \
   -H "authorization: Bearer $valid" -H "x-jwt-sub: spoofed"
 through "nginx: a missing scope is 403 insufficient_scope" 403 'error="insufficient_scope"' /admin -H "authorization: Bearer $valid"
+through "nginx: two Authorization headers are 401 invalid_request" 401 'error="invalid_request"' /orders \
+  -H "authorization: Bearer $valid" -H "authorization: Bearer $expired"
 
 echo "== Istio and Envoy Gateway examples (no schema validator for their CRDs is installed here)"
 check "the Istio and Envoy Gateway examples are well-formed and point at tokengate" "$venv/bin/python" -c '
