@@ -1,7 +1,8 @@
 //! The `ring` backend (the default).
 //!
 //! ring parses RSA and EC public keys on every verification (it has no parsed-key type for
-//! them), so keys keep their components.
+//! them), so keys keep their components. EC points are checked to be on their curve here, at
+//! load, so that a bad key never counts as loaded.
 
 use ring::signature;
 
@@ -26,9 +27,14 @@ impl Key {
                 n: n.to_vec(),
                 e: e.to_vec(),
             },
-            Components::Ec { point } => Self::Ec {
-                point: point.to_vec(),
-            },
+            Components::Ec { point } => {
+                if !on_its_curve(point) {
+                    return Err("the EC public key is not a point on its curve".into());
+                }
+                Self::Ec {
+                    point: point.to_vec(),
+                }
+            }
             Components::Ed25519 { public } => Self::Ed25519 {
                 public: public.to_vec(),
             },
@@ -64,6 +70,15 @@ impl Key {
                         .is_ok()
             }
         }
+    }
+}
+
+/// Whether an uncompressed P-256 (65 bytes) or P-384 (97 bytes) point is on its curve.
+fn on_its_curve(point: &[u8]) -> bool {
+    match point.len() {
+        65 => p256::PublicKey::from_sec1_bytes(point).is_ok(),
+        97 => p384::PublicKey::from_sec1_bytes(point).is_ok(),
+        _ => false,
     }
 }
 

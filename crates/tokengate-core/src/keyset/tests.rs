@@ -131,3 +131,17 @@ fn ed25519_keys_of_small_order_are_skipped() {
     assert!(!crate::crypto::is_small_order_ed25519(&rfc));
     assert_eq!(load(&[okp(&rfc)], &options).len(), 1);
 }
+
+#[test]
+fn ec_points_off_their_curve_are_skipped() {
+    // x = 1, y = 1 is not on P-256 (nor is any point whose y is off by one).
+    let mut x = [0u8; 32];
+    x[31] = 1;
+    let jwk = json!({
+        "kty": "EC", "crv": "P-256", "kid": "off", "alg": "ES256",
+        "x": URL_SAFE_NO_PAD.encode(x), "y": URL_SAFE_NO_PAD.encode(x)
+    });
+    let set = load(&[jwk], &KeyOptions::for_allow_list(None, false));
+    assert!(set.is_empty(), "an off-curve key loaded");
+    assert_eq!(set.skipped().len(), 1);
+}
