@@ -26,7 +26,7 @@ use tonic::{Request, Response, Status};
 use crate::runtime::Runtime;
 use crate::transport::deadline;
 use crate::transport::gateway::{
-    Decision, GatewayRequest, TokenSources, authorize, find_token, split_list,
+    Decision, GatewayRequest, TokenSources, authorize, find_token, split_list, warn_unavailable,
 };
 use crate::transport::status::Denial;
 
@@ -83,8 +83,8 @@ impl Authorization for ExtAuthzService {
             audiences: split_list(extensions.get("audiences").map(String::as_str)),
         };
         match authorize(&snapshot, &ask, budget).await {
-            Decision::Unavailable { detail } => {
-                tracing::warn!(%detail, "ext_authz: no usable keys; answering UNAVAILABLE");
+            Decision::Unavailable => {
+                warn_unavailable("ext_authz: no usable keys; answering UNAVAILABLE");
                 Err(Status::unavailable(
                     "tokengate has no usable keys for this tenant",
                 ))

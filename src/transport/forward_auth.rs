@@ -21,7 +21,7 @@ use tokio::net::TcpListener;
 use crate::net;
 use crate::runtime::Runtime;
 use crate::transport::gateway::{
-    Decision, GatewayRequest, TokenSources, authorize, find_token, split_list,
+    Decision, GatewayRequest, TokenSources, authorize, find_token, split_list, warn_unavailable,
 };
 
 /// Serves `/auth` on `listener` until the process ends.
@@ -76,8 +76,8 @@ async fn auth(
             }
             response
         }
-        Decision::Unavailable { detail } => {
-            tracing::warn!(%detail, "forward-auth: no usable keys; answering 503");
+        Decision::Unavailable => {
+            warn_unavailable("forward-auth: no usable keys; answering 503");
             (
                 status,
                 "tokengate cannot check tokens of this tenant right now\n",

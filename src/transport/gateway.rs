@@ -5,11 +5,14 @@
 //! Per route, a gateway can name the `tenant`, and add `required_scopes` (any of, separated by
 //! spaces or commas, matched against `scp`/`scope` and `roles`) and `audiences` (any of).
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 use tokengate_core::Reason;
 
+use crate::clock;
 use crate::config::ExtAuthzSettings;
 use crate::runtime::Snapshot;
 use crate::transport::status::{self, Denial};
@@ -44,10 +47,7 @@ pub(crate) enum Decision {
     },
     /// tokengate cannot decide (the tenant has no usable keys): an error for the gateway, so
     /// that its failure policy (`failure_mode_allow`, `status_on_error`) applies.
-    Unavailable {
-        /// What is missing (for logs; not sent to clients).
-        detail: String,
-    },
+    Unavailable,
     /// Refuse it.
     Deny {
         /// Which refusal.
@@ -76,7 +76,7 @@ impl Decision {
     pub(crate) fn http_status(&self) -> http::StatusCode {
         match self {
             Self::Allow { .. } => http::StatusCode::OK,
-            Self::Unavailable { .. } => status::UNAVAILABLE_HTTP,
+            Self::Unavailable => status::UNAVAILABLE_HTTP,
             Self::Deny { denial, .. } => denial.http_status(),
         }
     }
@@ -117,9 +117,7 @@ fn decide(
     let accepted = match judgement {
         Judgement::Valid(accepted) => accepted,
         Judgement::Rejected(refused) if refused.rejection.reason == Reason::KeysUnavailable => {
-            return Decision::Unavailable {
-                detail: refused.rejection.detail.into_owned(),
-            };
+            return Decision::Unavailable;
         }
         Judgement::Rejected(refused) => {
             let reason = refused.rejection.reason;
@@ -167,6 +165,22 @@ fn allow(settings: &ExtAuthzSettings, accepted: &Accepted, claims: serde_json::V
         remove,
         tenant,
         claims,
+    }
+}
+
+/// Logs that a gateway request got "unavailable", at most once a second whatever the request
+/// rate (a provider outage would otherwise log every request), and without the fetch error,
+/// which the refresh task logs once per attempt.
+pub(crate) fn warn_unavailable(message: &'static str) {
+    static LAST_SECOND: AtomicI64 = AtomicI64::new(i64::MIN);
+    let now = clock::now();
+    let last = LAST_SECOND.load(Ordering::Relaxed);
+    if now != last
+        && LAST_SECOND
+            .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+    {
+        tracing::warn!("{message}");
     }
 }
 
@@ -332,21 +346,24 @@ fn header_value(value: &serde_json::Value) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn tokens_are_found_in_header_query_and_cookie() {
+    /// The token of a request with these token-header values, cookie and path, under settings
+    /// that also look in the `access_token` query parameter and the `session` cookie.
+    fn find(header: &[Option<&str>], cookie: Option<&str>, path: &str) -> Presented {
         let settings = ExtAuthzSettings {
             token_query_parameter: Some("access_token".into()),
             token_cookie: Some("session".into()),
             ..ExtAuthzSettings::default()
         };
-        let find = |header: &[Option<&str>], cookie: Option<&str>, path: &str| {
-            let sources = TokenSources {
-                token_header: header.to_vec(),
-                cookie,
-                path,
-            };
-            find_token(&settings, &sources)
+        let sources = TokenSources {
+            token_header: header.to_vec(),
+            cookie,
+            path,
         };
+        find_token(&settings, &sources)
+    }
+
+    #[test]
+    fn tokens_are_found_in_header_query_and_cookie() {
         let token = |value: &str| Presented::Token(value.to_owned());
         assert_eq!(find(&[Some("Bearer abc")], None, "/"), token("abc"));
         assert_eq!(find(&[Some("bearer  abc ")], None, "/"), token("abc"));
@@ -363,19 +380,6 @@ mod tests {
 
     #[test]
     fn a_request_with_other_than_one_token_is_refused() {
-        let settings = ExtAuthzSettings {
-            token_query_parameter: Some("access_token".into()),
-            token_cookie: Some("session".into()),
-            ..ExtAuthzSettings::default()
-        };
-        let find = |header: &[Option<&str>], cookie: Option<&str>, path: &str| {
-            let sources = TokenSources {
-                token_header: header.to_vec(),
-                cookie,
-                path,
-            };
-            find_token(&settings, &sources)
-        };
         let refused = |presented: Presented| matches!(presented, Presented::Refused(_));
         assert!(refused(find(
             &[Some("Bearer a"), Some("Bearer b")],
