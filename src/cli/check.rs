@@ -81,6 +81,12 @@ pub(super) fn check_config(file: &Path) -> ExitCode {
                 .collect();
             line!(out, "      required_claims: {}", claims.join(", "));
         }
+        if tenant.policy.audiences.is_empty() {
+            line!(
+                out,
+                "      warning: no audiences: a token of these issuers is accepted for any application; list audiences (or backend_application_ids)"
+            );
+        }
         if let KeySource::Static(keys) = &tenant.key_source {
             for skipped in keys.skipped() {
                 line!(

@@ -59,6 +59,20 @@ fn check_config_prints_a_summary() {
 }
 
 #[test]
+fn check_config_warns_about_a_tenant_without_audiences() {
+    let dir = tempfile::tempdir().expect("dir");
+    let open = inline_config(&TestKey::es256()).replace("    audiences: [\"api://x\"]\n", "");
+    let path = write_config(&dir, &open);
+    let output = run(&["check-config", &path], None);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("warning: no audiences"), "{stdout}");
+    let path = write_config(&dir, &inline_config(&TestKey::es256()));
+    let stdout = text(&run(&["check-config", &path], None).stdout);
+    assert!(!stdout.contains("warning: no audiences"), "{stdout}");
+}
+
+#[test]
 fn the_deploy_example_configuration_is_valid() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/tokengate.example.yaml");
     let output = run(&["check-config", path], None);
