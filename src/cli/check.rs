@@ -55,7 +55,9 @@ pub(super) fn check_config(file: &Path) -> ExitCode {
         line!(
             out,
             "      audiences: {}",
-            if tenant.policy.audiences.is_empty() {
+            if tenant.any_audience {
+                "any (on purpose)".to_owned()
+            } else if tenant.policy.audiences.is_empty() {
                 "(any)".to_owned()
             } else {
                 tenant.policy.audiences.join(", ")
@@ -81,10 +83,16 @@ pub(super) fn check_config(file: &Path) -> ExitCode {
                 .collect();
             line!(out, "      required_claims: {}", claims.join(", "));
         }
-        if tenant.policy.audiences.is_empty() {
+        if tenant.policy.audiences.is_empty() && !tenant.any_audience {
             line!(
                 out,
-                "      warning: no audiences: a token of these issuers is accepted for any application; list audiences (or backend_application_ids)"
+                "      warning: no audiences: a token of these issuers is accepted for any application; list audiences (or backend_application_ids), or write `audiences: any`"
+            );
+        }
+        if let Some(owner) = &tenant.issuer_taken_by {
+            line!(
+                out,
+                "      warning: the issuer this tenant would discover is tenant {owner}'s: it will load no keys (write share_issuer: true on both to share it)"
             );
         }
         if let KeySource::Static(keys) = &tenant.key_source {

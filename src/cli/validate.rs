@@ -77,6 +77,14 @@ fn load_validator(config: &Config) -> Result<Validator, String> {
         let fetcher = Fetcher::new().map_err(|error| error.to_string())?;
         for tenant in remote {
             refresh::load_once(tenant.keys(), &fetcher).await;
+            // The verdicts say only that the keys are unavailable; the operator sees why here.
+            if let Some(failure) = tenant.keys().failure() {
+                eprintln!(
+                    "warning: tenant {}: keys could not be loaded: {}",
+                    tenant.id(),
+                    failure.error
+                );
+            }
         }
         Ok::<(), String>(())
     })?;

@@ -10,12 +10,13 @@ use std::time::Duration;
 use serde_saphyr::Spanned;
 use tokengate_core::algorithm::{Algorithm, AlgorithmSet};
 use tokengate_core::keyset::{KeyOptions, KeySet};
-use tokengate_core::policy::{MatchMode, RequiredClaim};
+use tokengate_core::policy::{ClaimValue, MatchMode, RequiredClaim};
 use tokengate_core::token::DEFAULT_MAX_TOKEN_SIZE;
 use url::Url;
 
 use super::cache::{self, CacheSettings, RawCache};
 use super::error::ConfigError;
+use super::issuers;
 use super::raw::{RawConfig, RawExtAuthz, RawMatch, RawRequiredClaim};
 use super::refresh::{self, RawRefresh, RefreshSettings};
 use super::spec::{Config, ExtAuthzSettings, KeySource};
@@ -94,9 +95,11 @@ impl Checker {
                 tenants.push(spec);
             }
         }
+        issuers::mark_taken(&mut tenants);
         Config {
             listen,
             metrics_listen,
+            admin: raw.admin.unwrap_or(true),
             max_token_size,
             max_batch_size,
             refresh,
@@ -390,9 +393,23 @@ impl Checker {
             );
             ok = false;
         }
+        let mut values = Vec::with_capacity(claim.values.len());
+        for (index, value) in claim.values.iter().enumerate() {
+            match ClaimValue::of_json(value) {
+                Some(value) => values.push(value),
+                None => {
+                    self.error(
+                        line,
+                        format!("{path}.values[{index}]"),
+                        "must be a string, a number or true/false (it matches claim values of the same JSON type)",
+                    );
+                    ok = false;
+                }
+            }
+        }
         ok.then(|| RequiredClaim {
             claim: claim.claim.clone(),
-            values: claim.values.clone(),
+            values,
             mode: match claim.match_mode {
                 RawMatch::Any => MatchMode::Any,
                 RawMatch::All => MatchMode::All,

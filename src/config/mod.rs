@@ -23,6 +23,7 @@ mod cache;
 mod check;
 mod entra;
 mod error;
+pub(crate) mod issuers;
 mod preset;
 mod raw;
 mod refresh;

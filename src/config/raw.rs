@@ -26,6 +26,7 @@ pub(super) struct RawExtAuthz {
 pub(super) struct RawConfig {
     pub(super) listen: Option<Spanned<String>>,
     pub(super) metrics_listen: Option<Spanned<String>>,
+    pub(super) admin: Option<bool>,
     pub(super) max_token_size: Option<Spanned<u64>>,
     pub(super) max_batch_size: Option<Spanned<u64>>,
     #[serde(default)]
@@ -48,8 +49,9 @@ pub(super) struct RawTenant {
     pub(super) jwks_uri: Option<Spanned<String>>,
     pub(super) jwks: Option<Spanned<serde_json::Value>>,
     pub(super) jwks_file: Option<Spanned<String>>,
+    pub(super) audiences: Option<Spanned<RawAudiences>>,
     #[serde(default)]
-    pub(super) audiences: Vec<Spanned<String>>,
+    pub(super) share_issuer: bool,
     pub(super) algorithms: Option<Vec<Spanned<String>>>,
     pub(super) clock_skew: Option<Spanned<String>>,
     pub(super) require_expiration: Option<bool>,
@@ -79,12 +81,22 @@ pub(super) struct RawTenant {
     pub(super) backend_application_ids: Vec<Spanned<String>>,
 }
 
+/// `audiences`: a list, or the word `any` (every audience, on purpose).
+#[derive(Deserialize, Serialize)]
+#[serde(untagged)]
+pub(super) enum RawAudiences {
+    /// A single word; only `any` is valid.
+    Word(String),
+    /// The accepted audiences.
+    List(Vec<String>),
+}
+
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRequiredClaim {
     pub(super) claim: String,
     #[serde(default)]
-    pub(super) values: Vec<String>,
+    pub(super) values: Vec<serde_json::Value>,
     #[serde(default, rename = "match")]
     pub(super) match_mode: RawMatch,
     pub(super) separator: Option<String>,

@@ -37,6 +37,14 @@ pub struct TenantSpec {
     pub algorithms: Option<AlgorithmSet>,
     /// The claim policy (its `issuers` and `algorithms` are completed when keys load).
     pub policy: Policy,
+    /// The operator wrote `audiences: any`: no audience is required, on purpose.
+    pub any_audience: bool,
+    /// The operator wrote `share_issuer: true`: this tenant may take a discovered issuer that
+    /// another tenant (which opts in too) also accepts.
+    pub share_issuer: bool,
+    /// The tenant that already holds the issuer this tenant would discover (and does not share
+    /// it): this tenant loads no keys. Set by the configuration check (`config::issuers`).
+    pub issuer_taken_by: Option<String>,
     /// Whether plain `http://` is allowed for non-loopback hosts.
     pub allow_insecure_http: bool,
     /// How remote keys are kept fresh (the top-level block with this tenant's overrides).
@@ -63,6 +71,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Address of the HTTP listener for `/metrics`, `/healthz`, `/readyz`, if any.
     pub metrics_listen: Option<SocketAddr>,
+    /// Whether that listener serves the admin view `/debug/tenants` (default true).
+    pub admin: bool,
     /// Largest token accepted, in bytes.
     pub max_token_size: usize,
     /// Most tokens in one batch call.

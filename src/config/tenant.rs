@@ -13,7 +13,7 @@ use url::Url;
 use super::MAX_CLOCK_SKEW;
 use super::check::Checker;
 use super::entra::EntraEndpoints;
-use super::raw::RawTenant;
+use super::raw::{RawAudiences, RawTenant};
 use super::refresh::RefreshSettings;
 use super::spec::{KeySource, TenantSpec};
 
@@ -49,7 +49,12 @@ impl Checker {
             line,
         };
         let key_source = self.key_source(&source, base_dir, &mut fingerprint);
-        let (issuers, audiences, tenant_ids) = self.issuers_and_audiences(&source);
+        let Accepted {
+            issuers,
+            audiences,
+            any_audience,
+            tenant_ids,
+        } = self.issuers_and_audiences(&source);
         let token_types = self.strings(&raw.token_types, &format!("{path}.token_types"));
         let client_application_ids = self.strings(
             &raw.client_application_ids,
@@ -85,6 +90,9 @@ impl Checker {
             key_source: key_source?,
             algorithms,
             policy,
+            any_audience,
+            share_issuer: raw.share_issuer,
+            issuer_taken_by: None,
             allow_insecure_http: raw.allow_insecure_http,
             refresh,
             fingerprint: fingerprint.finish(),
@@ -255,10 +263,7 @@ impl Checker {
 
     /// Issuers (configured, or the Entra preset's), audiences (with backend application ids in
     /// both forms) and the tenant-id allow-list, and the rule that binds them for `{tenantid}`.
-    fn issuers_and_audiences(
-        &mut self,
-        source: &Source<'_>,
-    ) -> (Vec<String>, Vec<String>, Vec<String>) {
+    fn issuers_and_audiences(&mut self, source: &Source<'_>) -> Accepted {
         let Source {
             raw, entra, path, ..
         } = *source;
@@ -275,7 +280,7 @@ impl Checker {
         {
             issuers.clone_from(&endpoints.issuers);
         }
-        let mut audiences = self.strings(&raw.audiences, &format!("{path}.audiences"));
+        let (mut audiences, any_audience) = self.audiences(source);
         // backend_application_ids: each id as itself and as its api:// App ID URI.
         for id in self.strings(
             &raw.backend_application_ids,
@@ -285,11 +290,18 @@ impl Checker {
             audiences.push(id);
         }
         let tenant_ids = self.strings(&raw.tenant_ids, &format!("{path}.tenant_ids"));
-        if template_left_open(issuers.iter().map(String::as_str), &tenant_ids, &audiences) {
+        let templates = issuers.iter().map(String::as_str);
+        if template_left_open(templates, &tenant_ids, &audiences, any_audience) {
             self.error(
                 source.line,
                 format!("{path}.tenant_ids"),
                 "a {tenantid} issuer accepts tokens of every Entra tenant (they share signing keys): list the organisations in tenant_ids and your API in audiences (or backend_application_ids)",
+            );
+        } else if entra.is_some() && audiences.is_empty() && !any_audience {
+            self.error(
+                source.line,
+                format!("{path}.audiences"),
+                "provider: entra needs audiences (or backend_application_ids): without them, a token the directory issued for any application is accepted; write `audiences: any` to accept every audience on purpose",
             );
         }
         for (index, tid) in raw.tenant_ids.iter().enumerate() {
@@ -301,7 +313,44 @@ impl Checker {
                 );
             }
         }
-        (issuers, audiences, tenant_ids)
+        Accepted {
+            issuers,
+            audiences,
+            any_audience,
+            tenant_ids,
+        }
+    }
+
+    /// `audiences` as written: a list, or `any` (every audience, on purpose). Returns the
+    /// audiences and whether `any` was written.
+    fn audiences(&mut self, source: &Source<'_>) -> (Vec<String>, bool) {
+        let path = format!("{}.audiences", source.path);
+        let Some(written) = &source.raw.audiences else {
+            return (Vec::new(), false);
+        };
+        let line = written.referenced.line();
+        match &written.value {
+            RawAudiences::Word(word) if word == "any" => (Vec::new(), true),
+            RawAudiences::Word(word) => {
+                self.error(
+                    line,
+                    path,
+                    format!("{word:?} is neither a list of audiences nor `any`"),
+                );
+                (Vec::new(), false)
+            }
+            RawAudiences::List(list) => {
+                let mut audiences = Vec::with_capacity(list.len());
+                for (index, audience) in list.iter().enumerate() {
+                    if audience.trim().is_empty() {
+                        self.error(line, format!("{path}[{index}]"), "must not be empty");
+                    } else {
+                        audiences.push(audience.clone());
+                    }
+                }
+                (audiences, false)
+            }
+        }
     }
 
     /// `clock_skew` (at most 10m) and `max_lifetime` (longer than 0s), in seconds.
@@ -335,6 +384,15 @@ impl Checker {
         };
         (clock_skew, max_lifetime)
     }
+}
+
+/// What a tenant accepts: its issuers, audiences and tenant ids.
+struct Accepted {
+    issuers: Vec<String>,
+    audiences: Vec<String>,
+    /// `audiences: any` was written.
+    any_audience: bool,
+    tenant_ids: Vec<String>,
 }
 
 /// What the key-source and issuer checks of one tenant share.

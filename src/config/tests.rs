@@ -77,3 +77,71 @@ fn a_valid_configuration_keeps_its_defaults() {
     assert_eq!(config.tenants[0].policy.clock_skew, 60);
     assert!(config.tenants[0].policy.require_expiration);
 }
+
+#[test]
+fn a_discovered_issuer_another_tenant_holds_is_marked_unless_both_share_it() {
+    let discovering = |id: &str, share: bool| {
+        format!(
+            "  - id: {id}\n    discovery_url: \"https://idp.example/.well-known/openid-configuration\"\n    audiences: [{id}]\n    share_issuer: {share}\n"
+        )
+    };
+    let listing = |share: bool| {
+        format!(
+            "  - id: lists\n    issuers: [\"https://idp.example/\"]\n    jwks_uri: \"https://idp.example/keys\"\n    audiences: [lists]\n    share_issuer: {share}\n"
+        )
+    };
+    let taken = |tenants: String| -> Vec<(String, Option<String>)> {
+        let config = Config::parse(&format!("tenants:\n{tenants}"), None, Path::new("."))
+            .unwrap_or_else(|errors| panic!("{errors}"));
+        config
+            .tenants
+            .into_iter()
+            .map(|tenant| (tenant.id, tenant.issuer_taken_by))
+            .collect()
+    };
+    let pair = |id: &str, owner: Option<&str>| (id.to_owned(), owner.map(str::to_owned));
+    // A tenant that lists the issuer keeps it, wherever it is in the file.
+    assert_eq!(
+        taken(format!("{}{}", discovering("a", false), listing(false))),
+        [pair("a", Some("lists")), pair("lists", None)]
+    );
+    // Between discovering tenants, the first keeps it.
+    assert_eq!(
+        taken(format!(
+            "{}{}",
+            discovering("a", false),
+            discovering("b", false)
+        )),
+        [pair("a", None), pair("b", Some("a"))]
+    );
+    // Sharing needs both.
+    assert_eq!(
+        taken(format!(
+            "{}{}",
+            discovering("a", true),
+            discovering("b", false)
+        )),
+        [pair("a", None), pair("b", Some("a"))]
+    );
+    assert_eq!(
+        taken(format!("{}{}", discovering("a", true), listing(true))),
+        [pair("a", None), pair("lists", None)]
+    );
+}
+
+#[test]
+fn required_claim_values_must_be_scalars() {
+    let yaml = format!(
+        "tenants:\n  - id: a\n    issuers: [\"https://a.example\"]\n    algorithms: [HS256]\n    jwks: {KEYS}\n    required_claims:\n      - {{claim: roles, values: [admin, 1, true, [x], null]}}\n"
+    );
+    let errors = errors(&yaml);
+    let paths: Vec<&str> = errors.iter().map(|error| error.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "tenants[0].required_claims[0].values[3]",
+            "tenants[0].required_claims[0].values[4]"
+        ],
+        "{errors:?}"
+    );
+}

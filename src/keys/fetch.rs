@@ -105,6 +105,18 @@ pub enum FetchError {
         /// The issuer in the document.
         issuer: String,
     },
+    /// The issuer this tenant would discover is another tenant's, which does not share it.
+    #[error(
+        "discovery {url}: the issuer {issuer:?} is tenant {owner:?}'s; a tenant that takes its issuer from discovery may not take another tenant's (write share_issuer: true on both to share it)"
+    )]
+    IssuerTaken {
+        /// The discovery URL.
+        url: String,
+        /// The issuer.
+        issuer: String,
+        /// The tenant that holds it.
+        owner: String,
+    },
     /// A URL in the discovery document is not acceptable.
     #[error(
         "discovery {url}: jwks_uri {jwks_uri:?} must be https:// (http:// only on a loopback host, from a loopback discovery URL)"
@@ -131,7 +143,10 @@ impl FetchError {
     pub(crate) fn is_policy_refusal(&self) -> bool {
         matches!(
             self,
-            Self::IssuerMismatch { .. } | Self::OpenTemplate { .. } | Self::IssuerNotDerived { .. }
+            Self::IssuerMismatch { .. }
+                | Self::OpenTemplate { .. }
+                | Self::IssuerNotDerived { .. }
+                | Self::IssuerTaken { .. }
         )
     }
 }
@@ -168,7 +183,12 @@ pub(crate) fn check_discovered_issuer(
         });
     }
     let policy = &spec.policy;
-    if template_left_open([issuer], &policy.tenant_ids, &policy.audiences) {
+    if template_left_open(
+        [issuer],
+        &policy.tenant_ids,
+        &policy.audiences,
+        spec.any_audience,
+    ) {
         return Err(FetchError::OpenTemplate {
             url: url(),
             issuer: issuer.to_owned(),
@@ -182,6 +202,15 @@ pub(crate) fn check_discovered_issuer(
         return Err(FetchError::IssuerNotDerived {
             url: url(),
             issuer: issuer.to_owned(),
+        });
+    }
+    if let Some(owner) = &spec.issuer_taken_by {
+        metrics::counter!("tokengate_issuer_conflicts_total", "tenant" => spec.id.clone())
+            .increment(1);
+        return Err(FetchError::IssuerTaken {
+            url: url(),
+            issuer: issuer.to_owned(),
+            owner: owner.clone(),
         });
     }
     Ok(())

@@ -31,6 +31,8 @@ pub(crate) struct RefreshState {
     pub(super) cancelled: watch::Sender<bool>,
     /// The JWKS URL and issuer of the last discovery, so a `kid` refetch skips discovery.
     pub(super) discovered: ArcSwapOption<(Url, Option<String>)>,
+    /// When the task plans its next fetch (seconds since the epoch; `i64::MIN` before the first).
+    pub(super) next_fetch_at: AtomicI64,
 }
 
 impl Default for RefreshState {
@@ -44,6 +46,7 @@ impl Default for RefreshState {
             origin: Instant::now(),
             cancelled: watch::Sender::new(false),
             discovered: ArcSwapOption::empty(),
+            next_fetch_at: AtomicI64::new(i64::MIN),
         }
     }
 }
@@ -57,6 +60,11 @@ impl RefreshState {
     /// Takes over what another tenant's discovery found (on a reload).
     pub(crate) fn remember_discovery(&self, discovered: Option<Arc<(Url, Option<String>)>>) {
         self.discovered.store(discovered);
+    }
+
+    /// When the refresh task plans its next fetch (seconds since the epoch), if it has one.
+    pub(crate) fn next_fetch_at(&self) -> Option<i64> {
+        Some(self.next_fetch_at.load(Ordering::Acquire)).filter(|at| *at != i64::MIN)
     }
 
     /// Ends the refresh task.

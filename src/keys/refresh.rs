@@ -115,6 +115,8 @@ async fn run(slot: Weak<KeySlot>, state: Arc<RefreshState>, fetcher: Fetcher, on
             }
         };
         state.finished.send_replace(attempt);
+        let next = clock::now().saturating_add(i64::try_from(delay.as_secs()).unwrap_or(i64::MAX));
+        state.next_fetch_at.store(next, Ordering::Release);
         drop(strong);
         woken_by_kid = tokio::select! {
             () = tokio::time::sleep(delay) => false,

@@ -14,10 +14,18 @@ use tokengate_core::keyset::KeySet;
 use tokengate_core::policy::Policy;
 use tokengate_core::{Reason, Rejection};
 
+use crate::clock;
 use crate::config::{KeySource, TenantSpec};
 use crate::keys::fetch::check_discovered_issuer;
 use crate::keys::refetch::RefreshState;
 use crate::ops::metrics::KeyMetrics;
+
+/// A time for details: RFC 3339, to the second.
+fn timestamp(seconds: i64) -> String {
+    let seconds = u64::try_from(seconds).unwrap_or(0);
+    let time = std::time::UNIX_EPOCH + Duration::from_secs(seconds);
+    humantime::format_rfc3339_seconds(time).to_string()
+}
 
 /// The keys a tenant verifies with, and the policy completed for them.
 #[derive(Debug)]
@@ -30,12 +38,24 @@ pub struct ActiveKeys {
     pub loaded_at: i64,
 }
 
+/// Why loading keys fails, since when: for logs and the admin view, never for a per-token
+/// detail (which says only since when).
+#[derive(Debug)]
+pub struct Failure {
+    /// The last error, naming the step that failed.
+    pub error: String,
+    /// When loads started failing (seconds since the epoch); a success ends the run.
+    pub since: i64,
+    /// When the last failure happened.
+    pub last_at: i64,
+}
+
 /// A tenant's current keys and their bookkeeping.
 #[derive(Debug)]
 pub struct KeySlot {
     spec: Arc<TenantSpec>,
     active: ArcSwapOption<ActiveKeys>,
-    last_error: ArcSwapOption<String>,
+    failure: ArcSwapOption<Failure>,
     metrics: KeyMetrics,
     refresh: Arc<RefreshState>,
 }
@@ -52,7 +72,7 @@ impl KeySlot {
     pub fn new(spec: Arc<TenantSpec>, now: i64) -> Self {
         let slot = Self {
             active: ArcSwapOption::empty(),
-            last_error: ArcSwapOption::empty(),
+            failure: ArcSwapOption::empty(),
             metrics: KeyMetrics::new(&spec.id, !matches!(spec.key_source, KeySource::Static(_))),
             refresh: Arc::new(RefreshState::default()),
             spec,
@@ -71,6 +91,24 @@ impl KeySlot {
     /// Whether the keys are fetched (and refreshed) rather than configured.
     pub fn is_remote(&self) -> bool {
         !matches!(self.spec.key_source, KeySource::Static(_))
+    }
+
+    /// When the refresh task plans its next fetch (seconds since the epoch), if it runs.
+    pub fn next_fetch_at(&self) -> Option<i64> {
+        self.refresh.next_fetch_at()
+    }
+
+    /// The discovered issuer, if discovery named one.
+    pub fn discovered_issuer(&self) -> Option<String> {
+        self.refresh.discovered().and_then(|found| found.1.clone())
+    }
+
+    /// When the current keys go stale without a successful refresh (seconds since the epoch).
+    pub fn stale_at(&self) -> Option<i64> {
+        let active = self.active.load();
+        let active = active.as_ref()?;
+        self.is_remote()
+            .then(|| active.loaded_at.saturating_add(self.max_stale()))
     }
 
     /// The state shared with the refresh task.
@@ -111,7 +149,7 @@ impl KeySlot {
             policy,
             loaded_at: now,
         })));
-        self.last_error.store(None);
+        self.failure.store(None);
     }
 
     /// Takes over the keys of the slot this one replaces in a reload, when both fetch from the
@@ -155,7 +193,22 @@ impl KeySlot {
     /// Records why the last load failed (the current keys, if any, stay).
     pub fn record_error(&self, error: String) {
         self.metrics.failed();
-        self.last_error.store(Some(Arc::new(error)));
+        let now = clock::now();
+        let since = self
+            .failure
+            .load()
+            .as_ref()
+            .map_or(now, |failure| failure.since);
+        self.failure.store(Some(Arc::new(Failure {
+            error,
+            since,
+            last_at: now,
+        })));
+    }
+
+    /// Why loading the keys fails, if the last load failed.
+    pub fn failure(&self) -> Option<Arc<Failure>> {
+        self.failure.load_full()
     }
 
     /// For a token with an unknown `kid`: wakes a refetch (single-flight, rate-limited) and
@@ -186,11 +239,14 @@ impl KeySlot {
         if !self.is_remote() || age <= max_stale {
             return None;
         }
+        // Since when, not why: the cause (an HTTP status, a refused connection) would tell a
+        // prober about the provider's network; it is in the log and the admin view.
         let cause = self
-            .last_error
-            .load_full()
-            .map_or_else(String::new, |error| {
-                format!("; the last refresh failed: {error}")
+            .failure
+            .load()
+            .as_ref()
+            .map_or_else(String::new, |failure| {
+                format!("; refreshing has failed since {}", timestamp(failure.since))
             });
         Some(Rejection::new(
             Reason::KeysUnavailable,
@@ -200,10 +256,14 @@ impl KeySlot {
         ))
     }
 
-    /// Why keys are missing, for the `KEYS_UNAVAILABLE` detail.
+    /// Why keys are missing, for the `KEYS_UNAVAILABLE` detail: since when loading fails, not
+    /// why (that is in the log and the admin view).
     pub fn unavailable(&self) -> Rejection {
-        let detail = match self.last_error.load_full() {
-            Some(error) => format!("the tenant's keys could not be loaded: {error}"),
+        let detail = match self.failure.load().as_ref() {
+            Some(failure) => format!(
+                "the tenant's keys are unavailable since {}: loading them failed (the cause is in tokengate's log and admin view)",
+                timestamp(failure.since)
+            ),
             None => "the tenant's keys are still loading; retry shortly".to_owned(),
         };
         Rejection::new(Reason::KeysUnavailable, detail)

@@ -1,19 +1,23 @@
 //! The admin HTTP listener (`metrics_listen`): `/metrics` for Prometheus, `/healthz` (the
-//! process is up) and `/readyz` (see [`Readiness`]) for probes that do not speak gRPC.
+//! process is up) and `/readyz` (see [`Readiness`]) for probes that do not speak gRPC, and the
+//! admin view `/debug/tenants` (see [`crate::ops::debug`]) unless `admin: false`.
 //!
 //! May import: `runtime` (read-only), `ops::health`, `net` (socket options).
 
 use std::time::Duration;
 
+use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
 use crate::clock;
 use crate::net;
+use crate::ops::debug::{TenantView, TenantsView};
 use crate::ops::health::Readiness;
 
 /// Serves `/metrics`, `/healthz` (the process is up) and `/readyz` (see [`Readiness`]) for
@@ -53,8 +57,49 @@ pub(crate) async fn serve(listener: TcpListener, metrics: PrometheusHandle, read
                 },
             ),
         )
+        .route(
+            "/debug/tenants",
+            get(
+                |State((_, readiness)): State<(PrometheusHandle, Readiness)>| async move {
+                    let snapshot = readiness.runtime().snapshot();
+                    if !snapshot.config.admin {
+                        return admin_off();
+                    }
+                    Json(TenantsView::of(&snapshot, clock::now())).into_response()
+                },
+            ),
+        )
+        .route(
+            "/debug/tenants/{id}",
+            get(
+                |State((_, readiness)): State<(PrometheusHandle, Readiness)>,
+                 Path(id): Path<String>| async move {
+                    let snapshot = readiness.runtime().snapshot();
+                    if !snapshot.config.admin {
+                        return admin_off();
+                    }
+                    match snapshot.registry().get(&id) {
+                        Some(tenant) => Json(TenantView::of(tenant)).into_response(),
+                        None => (
+                            StatusCode::NOT_FOUND,
+                            Json(serde_json::json!({"error": "no tenant has this id"})),
+                        )
+                            .into_response(),
+                    }
+                },
+            ),
+        )
         .with_state((metrics, readiness));
     if let Err(error) = axum::serve(net::http_listener(listener), app).await {
         tracing::error!(%error, "the metrics listener failed");
     }
+}
+
+/// The answer of `/debug/…` with `admin: false`.
+fn admin_off() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        "the admin view is off (admin: false)\n",
+    )
+        .into_response()
 }

@@ -2,6 +2,8 @@
 //! the request path is an atomic add: no lookup, no lock, no allocation. Labels come only from
 //! closed sets: configured tenant ids, reason codes, outcomes.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Unit};
@@ -25,8 +27,16 @@ const RPC_BUCKETS: [f64; 14] = [
 const BATCH_BUCKETS: [f64; 9] = [1.0, 2.0, 5.0, 10.0, 25.0, 50.0, 100.0, 500.0, 1000.0];
 
 /// Installs the global Prometheus recorder. Call it before any tenant is built: handles taken
-/// before it are no-ops.
+/// before it are no-ops. The recorder is process-wide: a second server in the same process
+/// (tests serve several) shares the first one's.
 pub(crate) fn install() -> Result<PrometheusHandle, BuildError> {
+    static INSTALLED: std::sync::Mutex<Option<PrometheusHandle>> = std::sync::Mutex::new(None);
+    let mut installed = INSTALLED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if let Some(handle) = installed.as_ref() {
+        return Ok(handle.clone());
+    }
     let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(
             metrics_exporter_prometheus::Matcher::Full(
@@ -45,10 +55,16 @@ pub(crate) fn install() -> Result<PrometheusHandle, BuildError> {
         .install_recorder()?;
     describe();
     metrics::gauge!("tokengate_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    *installed = Some(handle.clone());
     Ok(handle)
 }
 
 fn describe() {
+    metrics::describe_counter!(
+        "tokengate_issuer_conflicts_total",
+        Unit::Count,
+        "Key loads refused because the tenant would discover another tenant's issuer (share_issuer not set on both)."
+    );
     metrics::describe_counter!(
         "tokengate_validations_total",
         Unit::Count,
@@ -114,13 +130,23 @@ fn describe() {
     );
 }
 
-/// Pre-resolved handles for one tenant's validations.
+/// Pre-resolved handles for one tenant's validations, and the counts the admin view shows.
 #[derive(Clone)]
 pub struct ValidationMetrics {
     valid: Counter,
     /// Indexed by [`Reason::index`].
     invalid: Vec<Counter>,
     duration: Histogram,
+    counts: Arc<VerdictCounts>,
+}
+
+/// Verdicts counted since the tenant was built (a reload that changes it starts again).
+#[derive(Debug, Default)]
+pub struct VerdictCounts {
+    /// Valid tokens.
+    pub valid: AtomicU64,
+    /// Rejected tokens.
+    pub rejected: AtomicU64,
 }
 
 impl ValidationMetrics {
@@ -136,14 +162,24 @@ impl ValidationMetrics {
                 })
                 .collect(),
             duration: metrics::histogram!("tokengate_validation_duration_seconds", "tenant" => tenant),
+            counts: Arc::default(),
         }
+    }
+
+    /// The verdicts counted so far.
+    pub fn counts(&self) -> &VerdictCounts {
+        &self.counts
     }
 
     /// Records one verdict.
     pub fn record(&self, reason: Option<Reason>, elapsed: Duration) {
         match reason {
-            None => self.valid.increment(1),
+            None => {
+                self.valid.increment(1);
+                self.counts.valid.fetch_add(1, Ordering::Relaxed);
+            }
             Some(reason) => {
+                self.counts.rejected.fetch_add(1, Ordering::Relaxed);
                 if let Some(counter) = self.invalid.get(reason.index()) {
                     counter.increment(1);
                 }

@@ -1,6 +1,7 @@
 //! Choosing the tenant for a token: the one the request names, or the one that accepts the
-//! token's issuer (through the registry's [`IssuerIndex`](crate::tenants::index::IssuerIndex)), with the audience and the tenant-id
-//! allow-list deciding between tenants that share an issuer.
+//! token's issuer (through the registry's [`IssuerIndex`](crate::tenants::index::IssuerIndex)).
+//! Between tenants that share an issuer the signature decides first (see
+//! [`Route::Shared`]), then the audience and the tenant-id allow-list.
 
 use std::sync::Arc;
 
@@ -29,7 +30,18 @@ impl From<Rejection> for Unrouted {
     }
 }
 
-/// The tenant for a token: `requested` when it is not empty, else by the token's issuer.
+/// Where a token goes.
+#[derive(Debug)]
+pub(crate) enum Route {
+    /// The tenant the request named, or the only one that accepts the token's issuer.
+    One(Arc<Tenant>),
+    /// Several tenants accept the issuer (in configuration order). The validator tries their
+    /// keys on the signature first and tells the signers apart with [`single_out`], so that a
+    /// token nobody signed gets the same answer whatever its `aud` and `tid` say.
+    Shared(Vec<Arc<Tenant>>),
+}
+
+/// The route for a token: `requested` when it is not empty, else by the token's issuer.
 /// `in_grace`: the server is within its start-up grace, when a tenant still waiting for its
 /// discovery document may yet turn out to accept the issuer.
 pub(crate) fn choose(
@@ -37,15 +49,19 @@ pub(crate) fn choose(
     requested: &str,
     token: &ParsedToken<'_>,
     in_grace: bool,
-) -> Result<Arc<Tenant>, Unrouted> {
+) -> Result<Route, Unrouted> {
     if !requested.is_empty() {
-        return registry.get(requested).cloned().ok_or_else(|| {
-            Rejection::new(
-                Reason::UnknownTenant,
-                format!("no tenant has the id {}", quote(requested)),
-            )
-            .into()
-        });
+        return registry
+            .get(requested)
+            .cloned()
+            .map(Route::One)
+            .ok_or_else(|| {
+                Rejection::new(
+                    Reason::UnknownTenant,
+                    format!("no tenant has the id {}", quote(requested)),
+                )
+                .into()
+            });
     }
     let Some(iss) = token.claims.iss.as_deref() else {
         return Err(Rejection::fixed(
@@ -59,19 +75,28 @@ pub(crate) fn choose(
     let candidates = index.candidates(iss, tid.as_deref());
     match candidates.as_ref() {
         [] => Err(no_candidate(registry.tenants(), iss, in_grace)),
-        [only] => Ok(only.clone()),
-        several => single_out(several, token, tid.as_deref()).ok_or_else(|| {
-            Rejection::new(
-                Reason::UnknownTenant,
-                format!(
-                    "{} tenants accept the issuer {} and the token's audience does not single one out; pass the tenant id",
-                    several.len(),
-                    quote(iss)
-                ),
-            )
-            .into()
-        }),
+        [only] => Ok(Route::One(only.clone())),
+        several => Ok(Route::Shared(several.to_vec())),
     }
+}
+
+/// Among tenants that share the token's issuer and whose keys verified its signature, the one
+/// its audience and tenant id single out; the refusal when none or several do.
+pub(crate) fn single_out_signed(
+    signed: &[Arc<Tenant>],
+    token: &ParsedToken<'_>,
+) -> Result<Arc<Tenant>, Rejection> {
+    let tid = token.claims.string("tid");
+    single_out(signed, token, tid.as_deref()).ok_or_else(|| {
+        Rejection::new(
+            Reason::UnknownTenant,
+            format!(
+                "{} tenants that share the issuer {} verify the token's signature, and its audience does not single one out; pass the tenant id",
+                signed.len(),
+                quote(token.claims.iss.as_deref().unwrap_or_default())
+            ),
+        )
+    })
 }
 
 /// The answer when no loaded tenant accepts `iss`: "unknown tenant", except during the start-up
@@ -153,7 +178,8 @@ mod tests {
         )
     }
 
-    /// The tenant chosen for a token with `claims`, by issuer; its id, or the reason.
+    /// The tenant chosen for a token with `claims`, by issuer, as if every tenant that shares
+    /// its issuer had verified its signature; its id, or the reason.
     fn chosen(registry: &Registry, claims: &Value) -> Result<String, (Reason, bool)> {
         let token = format!(
             "{}.{}.c2ln",
@@ -162,9 +188,13 @@ mod tests {
         );
         let decoded = DecodedToken::decode(&token, &Limits::default()).expect("decodes");
         let parsed = decoded.parse().expect("parses");
-        choose(registry, "", &parsed, false)
-            .map(|tenant| tenant.id().to_owned())
-            .map_err(|unrouted| (unrouted.rejection.reason, unrouted.no_issuer_match))
+        match choose(registry, "", &parsed, false) {
+            Ok(Route::One(tenant)) => Ok(tenant.id().to_owned()),
+            Ok(Route::Shared(signed)) => single_out_signed(&signed, &parsed)
+                .map(|tenant| tenant.id().to_owned())
+                .map_err(|rejection| (rejection.reason, false)),
+            Err(unrouted) => Err((unrouted.rejection.reason, unrouted.no_issuer_match)),
+        }
     }
 
     #[test]

@@ -29,6 +29,7 @@ use crate::transport::gateway::{
     Decision, GatewayRequest, TokenSources, authorize, find_token, split_list, warn_unavailable,
 };
 use crate::transport::status::Denial;
+use crate::validator::judgement::Accepted;
 
 /// The methods of `envoy.service.auth.v3.Authorization` and their gRPC types, for the gRPC
 /// metrics: envoy-types ships no descriptor set to read them from.
@@ -93,8 +94,8 @@ impl Authorization for ExtAuthzService {
                 set,
                 remove,
                 tenant,
-                claims,
-            } => Ok(Response::new(allowed(set, remove, &tenant, &claims))),
+                accepted,
+            } => Ok(Response::new(allowed(set, remove, &tenant, &accepted))),
             Decision::Deny {
                 denial,
                 challenge,
@@ -110,7 +111,7 @@ fn allowed(
     set: Vec<(String, String)>,
     remove: Vec<String>,
     tenant: &str,
-    claims: &serde_json::Value,
+    accepted: &Accepted,
 ) -> CheckResponse {
     let overwrite = Some(HeaderAppendAction::OverwriteIfExistsOrAdd);
     let mut ok = OkHttpResponseBuilder::new();
@@ -125,7 +126,7 @@ fn allowed(
     response.set_dynamic_metadata(Some(Struct {
         fields: HashMap::from([
             ("tenant".to_owned(), string_value(tenant)),
-            ("claims".to_owned(), json_to_value(claims)),
+            ("claims".to_owned(), claims_to_value(accepted)),
         ]),
     }));
     response
@@ -152,6 +153,19 @@ fn denied(denial: Denial, challenge: String, body: String, code: String) -> Chec
 fn string_value(text: &str) -> Value {
     Value {
         kind: Some(Kind::StringValue(text.to_owned())),
+    }
+}
+
+/// The claims the core accepted, as a `google.protobuf.Struct` value.
+fn claims_to_value(accepted: &Accepted) -> Value {
+    let fields = accepted.claims().map_or_else(HashMap::new, |claims| {
+        claims
+            .iter()
+            .map(|(key, value)| (key.clone(), json_to_value(value)))
+            .collect()
+    });
+    Value {
+        kind: Some(Kind::StructValue(Struct { fields })),
     }
 }
 

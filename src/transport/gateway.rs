@@ -5,6 +5,7 @@
 //! Per route, a gateway can name the `tenant`, and add `required_scopes` (any of, separated by
 //! spaces or commas, matched against `scp`/`scope` and `roles`) and `audiences` (any of).
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use base64::Engine as _;
@@ -16,7 +17,7 @@ use crate::clock;
 use crate::config::ExtAuthzSettings;
 use crate::runtime::Snapshot;
 use crate::transport::status::{self, Denial};
-use crate::validator::judgement::{Accepted, Judgement};
+use crate::validator::judgement::{Accepted, ClaimsMap, Judgement};
 
 /// What a gateway request asks for.
 #[derive(Debug, Default)]
@@ -42,8 +43,8 @@ pub(crate) enum Decision {
         remove: Vec<String>,
         /// The tenant that accepted the token.
         tenant: String,
-        /// The claims.
-        claims: serde_json::Value,
+        /// What the token established (its claims become metadata).
+        accepted: Arc<Accepted>,
     },
     /// tokengate cannot decide (the tenant has no usable keys): an error for the gateway, so
     /// that its failure policy (`failure_mode_allow`, `status_on_error`) applies.
@@ -127,9 +128,17 @@ fn decide(
             return Decision::deny(Denial::of(reason), description, reason.code());
         }
     };
-    let claims: serde_json::Value =
-        serde_json::from_slice(&accepted.claims_json).unwrap_or(serde_json::Value::Null);
-    if let Some(detail) = route_requirements(request, &claims) {
+    // The claims the core accepted, read once per token and shared through the cache. One
+    // parse decides: claims that could not be read deny the request, never forward it bare.
+    let Some(claims) = accepted.claims() else {
+        let description = status::public_description(Reason::Malformed);
+        return Decision::deny(
+            Denial::of(Reason::Malformed),
+            description,
+            Reason::Malformed.code(),
+        );
+    };
+    if let Some(detail) = route_requirements(request, claims) {
         return Decision::deny(Denial::InsufficientScope, &detail, "insufficient_scope");
     }
     allow(settings, &accepted, claims)
@@ -137,7 +146,7 @@ fn decide(
 
 /// The allow decision: claim headers set (or removed, so that a client cannot spoof them), the
 /// payload header, and the tenant.
-fn allow(settings: &ExtAuthzSettings, accepted: &Accepted, claims: serde_json::Value) -> Decision {
+fn allow(settings: &ExtAuthzSettings, accepted: &Arc<Accepted>, claims: &ClaimsMap) -> Decision {
     let mut set = Vec::new();
     let mut remove = Vec::new();
     for (claim, header) in &settings.claims_to_headers {
@@ -164,7 +173,7 @@ fn allow(settings: &ExtAuthzSettings, accepted: &Accepted, claims: serde_json::V
         set,
         remove,
         tenant,
-        claims,
+        accepted: accepted.clone(),
     }
 }
 
@@ -282,7 +291,7 @@ pub(crate) fn split_list(value: Option<&str>) -> Vec<&str> {
 }
 
 /// The per-route requirements of `context_extensions`, or why they are not met.
-fn route_requirements(ask: &GatewayRequest<'_>, claims: &serde_json::Value) -> Option<String> {
+fn route_requirements(ask: &GatewayRequest<'_>, claims: &ClaimsMap) -> Option<String> {
     if !ask.audiences.is_empty() {
         let audiences: Vec<&str> = match claims.get("aud") {
             Some(serde_json::Value::String(one)) => vec![one.as_str()],
@@ -394,6 +403,57 @@ mod tests {
         assert!(refused(find(&[Some("Bearer a")], Some("session=c"), "/")));
         assert!(refused(find(&[Some("Bearer a")], None, "/?access_token=q")));
         assert!(refused(find(&[], None, "/?access_token=q&access_token=r")));
+    }
+
+    #[test]
+    fn claims_that_cannot_be_read_deny_the_request() {
+        // A token the core accepted always has readable claims; should that ever fail, the
+        // gateway denies rather than forwards the request without its claim headers.
+        let yaml = r#"tenants:
+  - id: t
+    issuers: ["https://t.example"]
+    algorithms: [HS256]
+    require_expiration: false
+    jwks: {"keys": [{"kty": "oct", "kid": "k", "alg": "HS256", "k": "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldA"}]}
+"#;
+        let config = crate::config::Config::parse(yaml, None, std::path::Path::new("."))
+            .unwrap_or_else(|errors| panic!("{errors}"));
+        let validator = crate::validator::Validator::for_config(&config, 0);
+        let _ = jsonwebtoken::crypto::rust_crypto::DEFAULT_PROVIDER.install_default();
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some("k".into());
+        let key = jsonwebtoken::EncodingKey::from_secret(b"secret-secret-secret-secret-secret")
+            .unwrap_or_else(|error| panic!("{error}"));
+        let claims = json!({"iss": "https://t.example", "sub": "u"});
+        let token =
+            jsonwebtoken::encode(&header, &claims, &key).unwrap_or_else(|error| panic!("{error}"));
+        let Judgement::Valid(accepted) = validator.judge_at(&token, "", 0) else {
+            panic!("the token should be valid");
+        };
+        let unreadable = Accepted {
+            tenant: accepted.tenant.clone(),
+            issuer: None,
+            subject: None,
+            key_id: None,
+            algorithm: accepted.algorithm,
+            expires_at: None,
+            claims_json: bytes::Bytes::from_static(br#"{"sub": "\ud800"}"#),
+            claims: std::sync::OnceLock::new(),
+        };
+        let request = GatewayRequest {
+            token: Presented::Token(token),
+            tenant: "",
+            required_scopes: Vec::new(),
+            audiences: Vec::new(),
+        };
+        let settings = ExtAuthzSettings::default();
+        let fine = decide(&settings, &request, Judgement::Valid(accepted));
+        assert!(matches!(fine, Decision::Allow { .. }), "{fine:?}");
+        let decision = decide(&settings, &request, Judgement::Valid(Arc::new(unreadable)));
+        assert!(
+            matches!(&decision, Decision::Deny { code, .. } if code == "malformed"),
+            "{decision:?}"
+        );
     }
 
     #[test]

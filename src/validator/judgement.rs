@@ -2,7 +2,7 @@
 //! with its reason, detail and hint. Every front end builds its own form from it (the gRPC
 //! response, the gateway decision, the CLI's JSON line).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use tokengate_core::algorithm::Algorithm;
@@ -39,6 +39,24 @@ pub struct Accepted {
     pub expires_at: Option<i64>,
     /// The payload JSON exactly as in the token.
     pub claims_json: Bytes,
+    /// The claims as JSON values, read once from `claims_json` by the first front end that
+    /// needs them (the gateways, the CLI) and shared through the cache after that.
+    pub(crate) claims: OnceLock<Option<ClaimsMap>>,
+}
+
+/// The members of a payload, as JSON values.
+pub(crate) type ClaimsMap = serde_json::Map<String, serde_json::Value>;
+
+impl Accepted {
+    /// The claims as JSON values. The core's strict parser accepted these bytes, and it refuses
+    /// everything serde_json would (numbers out of range and lone surrogates at every depth,
+    /// nesting past 16), so this never fails for an accepted token; if it ever did, the
+    /// front ends deny the request rather than forward it without claims.
+    pub fn claims(&self) -> Option<&ClaimsMap> {
+        self.claims
+            .get_or_init(|| serde_json::from_slice(&self.claims_json).ok())
+            .as_ref()
+    }
 }
 
 /// Why a token was rejected, and what could be told about it.

@@ -13,7 +13,7 @@ pub(crate) mod cache;
 pub(crate) mod judgement;
 pub(crate) mod verdict;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use tokengate_core::Reason;
@@ -28,7 +28,8 @@ use crate::diagnose;
 use crate::keys::slot::{ActiveKeys, KeySlot};
 use crate::ops::metrics::{NO_TENANT, ValidationMetrics};
 use crate::tenants::registry::Registry;
-use crate::tenants::routing;
+use crate::tenants::routing::{self, Route};
+use crate::tenants::tenant::Tenant;
 use crate::validator::cache::TokenCache;
 use crate::validator::judgement::{Accepted, Judgement, TokenFacts};
 
@@ -36,6 +37,10 @@ use crate::validator::judgement::{Accepted, Judgement, TokenFacts};
 /// blocking pool, one slice per core, so that a batch uses every core and never holds an async
 /// worker for long.
 const INLINE_BATCH_LIMIT: usize = 16;
+
+/// Most signatures checked for one token whose issuer several tenants share: the cost of a
+/// forged token stays bounded however many tenants share an issuer.
+const MAX_SHARED_SIGNATURE_CHECKS: usize = 4;
 
 /// One token of a batch: what to judge, whatever the transport's message.
 pub trait TokenRequest: Send + Sync + 'static {
@@ -299,7 +304,14 @@ impl Validator {
         };
         let chosen = match routing::choose(&self.registry, tenant, &parsed, now < self.grace_until)
         {
-            Ok(chosen) => chosen,
+            Ok(Route::One(chosen)) => chosen,
+            Ok(Route::Shared(candidates)) => match by_signature(&candidates, &parsed) {
+                Ok(chosen) => chosen,
+                Err(rejection) => {
+                    let facts = TokenFacts::of(&parsed);
+                    return (Judgement::rejected(None, rejection, None, facts), None);
+                }
+            },
             Err(unrouted) if unrouted.rejection.reason == Reason::KeysUnavailable => {
                 // Tokens that no tenant could accept get that answer, never "unavailable".
                 let rejection = verify::precheck(&parsed.header)
@@ -369,6 +381,49 @@ impl Validator {
     }
 }
 
+/// Several tenants share the token's issuer: the signature decides first. Of the first
+/// [`MAX_SHARED_SIGNATURE_CHECKS`] candidates whose keys know the token's key, the one whose keys
+/// verify its signature judges it; several are told apart by audience and tenant id. When none verifies it, the
+/// first candidate with keys judges it (and refuses its signature), so that a token nobody
+/// signed gets the same answer whichever `aud` and `tid` it names.
+fn by_signature(
+    candidates: &[Arc<Tenant>],
+    token: &ParsedToken<'_>,
+) -> Result<Arc<Tenant>, tokengate_core::Rejection> {
+    let mut signed = Vec::new();
+    let mut checks = 0;
+    for tenant in candidates {
+        let Some(active) = tenant.active() else {
+            continue;
+        };
+        let knows_key = token
+            .header
+            .kid
+            .as_deref()
+            .is_none_or(|kid| active.keys.get(kid).is_some());
+        if !knows_key || checks == MAX_SHARED_SIGNATURE_CHECKS {
+            continue;
+        }
+        checks += 1;
+        let header = &token.header;
+        let (input, signature) = (token.signing_input, token.signature);
+        if verify::verify_jws(header, input, signature, &active.keys, &active.policy).is_ok() {
+            signed.push(tenant.clone());
+        }
+    }
+    if signed.is_empty() {
+        let judge = candidates.iter().find(|tenant| tenant.has_keys());
+        return judge.or(candidates.first()).cloned().ok_or_else(|| {
+            tokengate_core::Rejection::fixed(Reason::UnknownTenant, "no tenant accepts the issuer")
+        });
+    }
+    match signed.as_slice() {
+        // One signer: its policy judges the rest (a wrong audience is its refusal).
+        [only] => Ok(only.clone()),
+        several => routing::single_out_signed(several, token),
+    }
+}
+
 /// How long a key refetch may wait within a caller's `budget`: most of it, leaving the rest for
 /// the second look and the answer's way back.
 fn wait_within(budget: std::time::Duration) -> std::time::Duration {
@@ -377,7 +432,7 @@ fn wait_within(budget: std::time::Duration) -> std::time::Duration {
 
 /// What a verified token established.
 fn accepted(
-    tenant: Arc<crate::tenants::tenant::Tenant>,
+    tenant: Arc<Tenant>,
     token: &ParsedToken<'_>,
     key_id: Option<&str>,
     algorithm: tokengate_core::algorithm::Algorithm,
@@ -391,5 +446,6 @@ fn accepted(
         algorithm,
         expires_at: token.claims.exp.map(|exp| exp as i64),
         claims_json: Bytes::copy_from_slice(payload),
+        claims: OnceLock::new(),
     }
 }

@@ -290,7 +290,7 @@ fn presets_build_the_discovery_url_and_issuers() {
     std::fs::write(
         &path,
         format!(
-            "tenants:\n  - {{id: ciam, provider: entra, tenant_id: {TID}, kind: ciam, audiences: [x]}}\n  - {{id: wf, provider: entra, tenant_id: {TID}, accept_v1_tokens: true}}\n  - {{id: b2c, provider: entra, tenant_id: {TID}, kind: b2c, domain: contoso.b2clogin.com, policy: B2C_1_signin}}\n  - {{id: common, provider: entra, tenant_id: organizations, tenant_ids: [{TID}], audiences: [api://x]}}\n"
+            "tenants:\n  - {{id: ciam, provider: entra, tenant_id: {TID}, kind: ciam, audiences: [x]}}\n  - {{id: wf, provider: entra, tenant_id: {TID}, accept_v1_tokens: true, audiences: any}}\n  - {{id: b2c, provider: entra, tenant_id: {TID}, kind: b2c, domain: contoso.b2clogin.com, policy: B2C_1_signin, audiences: [x]}}\n  - {{id: common, provider: entra, tenant_id: organizations, tenant_ids: [{TID}], audiences: [api://x]}}\n"
         ),
     )
     .expect("write");
@@ -318,6 +318,7 @@ fn presets_build_the_discovery_url_and_issuers() {
         ),
         format!("issuers: https://contoso.b2clogin.com/{TID}/v2.0/"),
         "issuers: https://login.microsoftonline.com/{tenantid}/v2.0".to_owned(),
+        "audiences: any (on purpose)".to_owned(),
     ] {
         assert!(
             stdout.contains(&expected),
@@ -327,7 +328,7 @@ fn presets_build_the_discovery_url_and_issuers() {
 
     std::fs::write(
         &path,
-        "tenants:\n  - {id: a, provider: entra, tenant_id: contoso, kind: ciam}\n  - {id: b, provider: okta, issuers: [x], jwks_uri: \"https://x\"}\n  - {id: c, issuers: [x], jwks_uri: \"https://x\", tenant_id: abc}\n  - {id: d, provider: entra, tenant_id: organizations, tenant_ids: [nope], jwks_uri: \"https://x\"}\n  - {id: e, provider: entra, tenant_id: common}\n",
+        "tenants:\n  - {id: a, provider: entra, tenant_id: contoso, kind: ciam}\n  - {id: b, provider: okta, issuers: [x], jwks_uri: \"https://x\"}\n  - {id: c, issuers: [x], jwks_uri: \"https://x\", tenant_id: abc}\n  - {id: d, provider: entra, tenant_id: organizations, tenant_ids: [nope], jwks_uri: \"https://x\"}\n  - {id: e, provider: entra, tenant_id: common}\n  - {id: f, provider: entra, tenant_id: 9188040d-6c67-4c5b-b112-36a304b66dad}\n  - {id: g, issuers: [x], jwks_uri: \"https://x\", audiences: all}\n",
     )
     .expect("write");
     let output = std::process::Command::new(support::binary())
@@ -344,6 +345,8 @@ fn presets_build_the_discovery_url_and_issuers() {
         "tenants[3]: provider: entra finds the keys through discovery",
         "tenants[3].tenant_ids[0]: \"nope\" is not a tenant GUID",
         "tenants[4].tenant_ids: a {tenantid} issuer accepts tokens of every Entra tenant",
+        "tenants[5].audiences: provider: entra needs audiences",
+        "tenants[6].audiences: \"all\" is neither a list of audiences nor `any`",
     ] {
         assert!(
             stderr.contains(expected),

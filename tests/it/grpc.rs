@@ -180,33 +180,41 @@ tenants:
     let mut client = server.client().await;
     // Health stays NOT_SERVING while a tenant has no keys; the port still answers.
     let token = key.sign(&claims(&broken.issuer(), AUDIENCE, now()));
-    let mut response = client
+    for _ in 0..100 {
+        if server
+            .last_error("broken")
+            .await
+            .contains("HTTP status 503")
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let response = client
         .validate_token(request(&token, ""))
         .await
         .expect("rpc")
         .into_inner();
-    for _ in 0..100 {
-        if response.detail.contains("503") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        response = client
-            .validate_token(request(&token, ""))
-            .await
-            .expect("rpc")
-            .into_inner();
-    }
     assert_eq!(
         response.reason,
         pb::Reason::KeysUnavailable as i32,
         "{response:?}"
     );
     assert_eq!(response.tenant, "broken");
+    // The token's answer says since when, not why: the cause is for the operator.
     assert!(
-        response.detail.contains("HTTP status 503"),
+        response.detail.contains("unavailable since") && !response.detail.contains("503"),
         "{}",
         response.detail
     );
+    let view = server.debug_tenant("broken").await;
+    assert!(
+        view["last_error"]["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("HTTP status 503")),
+        "{view}"
+    );
+    assert_eq!(view["has_keys"], false, "{view}");
 
     let good = key.sign(&claims(&healthy.issuer(), AUDIENCE, now()));
     let mut answer = client

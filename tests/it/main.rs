@@ -4,6 +4,7 @@
 //!
 //! Run one module with `cargo test --test it engine::` (or any test-name filter).
 
+mod admin;
 mod bench;
 mod cache;
 mod cli;

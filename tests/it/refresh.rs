@@ -220,9 +220,16 @@ async fn outages_keep_the_last_good_keys_until_max_stale() {
     let response = judge(&mut client, &token).await;
     assert!(response.detail.contains("max_stale"), "{}", response.detail);
     assert!(
-        response.detail.contains("cannot connect"),
-        "{}",
+        response.detail.contains("refreshing has failed since")
+            && !response.detail.contains("cannot connect"),
+        "since when, not why: {}",
         response.detail
+    );
+    let id = response.tenant.clone();
+    assert!(
+        server.last_error(&id).await.contains("cannot connect"),
+        "{}",
+        server.debug_tenant(&id).await
     );
 
     // The provider comes back: keys are fresh again.
@@ -438,8 +445,16 @@ async fn health_turns_serving_after_the_startup_grace_even_if_a_tenant_has_no_ke
     let response = judge(&mut client, &token).await;
     assert_eq!(response.reason, pb::Reason::KeysUnavailable as i32);
     assert!(
-        response.detail.contains("cannot connect"),
+        !response.detail.contains("cannot connect"),
         "{}",
         response.detail
+    );
+    assert!(
+        server
+            .last_error("unreachable")
+            .await
+            .contains("cannot connect"),
+        "{}",
+        server.debug_tenant("unreachable").await
     );
 }

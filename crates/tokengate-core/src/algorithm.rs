@@ -46,6 +46,19 @@ pub enum KeyFamily {
     Symmetric,
 }
 
+impl KeyFamily {
+    /// The family as a JWK names it (`kty`, with the curve where there is one).
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Rsa => "RSA",
+            Self::EcP256 => "EC P-256",
+            Self::EcP384 => "EC P-384",
+            Self::Ed25519 => "OKP Ed25519",
+            Self::Symmetric => "oct",
+        }
+    }
+}
+
 impl Algorithm {
     /// Every supported algorithm.
     pub const ALL: [Self; 12] = [

@@ -11,17 +11,18 @@ use std::fmt;
 pub const TENANT_PLACEHOLDER: &str = "{tenantid}";
 
 /// Whether issuers with a `{tenantid}` template are left open: such an issuer accepts tokens of
-/// every tenant of the provider (they share signing keys), so it needs both a `tenant_ids`
-/// allow-list and audiences to narrow it.
+/// every tenant of the provider (they share signing keys), so it needs a `tenant_ids`
+/// allow-list, and audiences unless the operator accepts `any_audience` on purpose.
 pub fn template_left_open<'a>(
     issuers: impl IntoIterator<Item = &'a str>,
     tenant_ids: &[String],
     audiences: &[String],
+    any_audience: bool,
 ) -> bool {
     issuers
         .into_iter()
         .any(|issuer| issuer.contains(TENANT_PLACEHOLDER))
-        && (tenant_ids.is_empty() || audiences.is_empty())
+        && (tenant_ids.is_empty() || (audiences.is_empty() && !any_audience))
 }
 
 /// One accepted issuer.

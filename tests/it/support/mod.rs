@@ -508,11 +508,13 @@ pub async fn wait_serving(address: SocketAddr) {
 }
 
 /// tokengate served inside the test process (`tokengate::serve` on a loopback listener, on the
-/// test's runtime), shut down when dropped. For tests that need no logs, signals, exit codes or
-/// metrics (the metrics recorder is process-wide, so configurations here set no
-/// `metrics_listen`).
+/// test's runtime), shut down when dropped. For tests that need no logs, signals or exit codes.
+/// Its admin listener serves the admin view; its `/metrics` are shared by every in-process
+/// server (the recorder is process-wide), so metric tests use [`Tokengate`].
 pub struct InProcess {
     pub address: SocketAddr,
+    /// The admin listener (`/debug/tenants`, `/readyz`).
+    pub admin: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     _dir: tempfile::TempDir,
 }
@@ -529,9 +531,10 @@ impl InProcess {
         let path = dir.path().join("tokengate.yaml");
         std::fs::write(&path, config).expect("write config");
         let mut config = tokengate::Config::load(&path).unwrap_or_else(|errors| panic!("{errors}"));
+        let admin = free_port();
         let overrides = tokengate::Overrides {
             listen: Some(SocketAddr::from(([127, 0, 0, 1], 0))),
-            metrics_listen: None,
+            metrics_listen: Some(admin),
         };
         overrides.apply(&mut config);
         let listener = tokengate::bind(&config).await.expect("bind");
@@ -549,9 +552,32 @@ impl InProcess {
         });
         Self {
             address,
+            admin,
             stop: Some(stop),
             _dir: dir,
         }
+    }
+
+    /// The admin view of one tenant (`GET /debug/tenants/{id}`).
+    pub async fn debug_tenant(&self, id: &str) -> Value {
+        let url = format!("http://{}/debug/tenants/{id}", self.admin);
+        for _ in 0..100 {
+            if let Ok(response) = reqwest::get(&url).await {
+                let body = response.bytes().await.expect("the admin view's body");
+                return serde_json::from_slice(&body).expect("the admin view is JSON");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the admin view at {url} does not answer");
+    }
+
+    /// The last key-load error of a tenant, as the admin view shows it ("" when none).
+    pub async fn last_error(&self, id: &str) -> String {
+        let view = self.debug_tenant(id).await;
+        view["last_error"]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub fn endpoint(&self) -> String {
@@ -574,6 +600,12 @@ impl Drop for InProcess {
             let _ = stop.send(());
         }
     }
+}
+
+/// A loopback address with a port free a moment ago (for a listener the server binds itself).
+fn free_port() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address")
 }
 
 /// A validation request.

@@ -27,13 +27,68 @@ pub enum MatchMode {
     All,
 }
 
+/// A configured claim value. It matches a claim value of the same JSON type only: `true`
+/// matches `true` (or an array holding `true`), never `"true"`; `"1"` never matches `1`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClaimValue {
+    /// A JSON string; with a separator, one of the parts of a string claim.
+    String(String),
+    /// A JSON number; numbers match when their values are equal (`1` matches `1.0`).
+    Number(serde_json::Number),
+    /// `true` or `false`.
+    Bool(bool),
+}
+
+impl ClaimValue {
+    /// The value of a JSON scalar; `None` for `null`, arrays and objects.
+    pub fn of_json(value: &serde_json::Value) -> Option<Self> {
+        match value {
+            serde_json::Value::String(text) => Some(Self::String(text.clone())),
+            serde_json::Value::Number(number) => Some(Self::Number(number.clone())),
+            serde_json::Value::Bool(flag) => Some(Self::Bool(*flag)),
+            _ => None,
+        }
+    }
+
+    /// Whether `other` is the same value of the same type.
+    fn matches(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::String(a), Self::String(b)) => a == b,
+            (Self::Bool(a), Self::Bool(b)) => a == b,
+            (Self::Number(a), Self::Number(b)) => same_number(a, b),
+            _ => false,
+        }
+    }
+
+    /// The value as JSON text, for details: strings quoted, so `"true"` and `true` differ.
+    fn shown(&self) -> String {
+        match self {
+            Self::String(text) => quote(text),
+            Self::Number(number) => crate::text::shorten(&number.to_string()),
+            Self::Bool(flag) => flag.to_string(),
+        }
+    }
+}
+
+/// Whether two JSON numbers have the same value: integers exactly, others as doubles.
+fn same_number(a: &serde_json::Number, b: &serde_json::Number) -> bool {
+    if let (Some(a), Some(b)) = (a.as_i64(), b.as_i64()) {
+        return a == b;
+    }
+    if let (Some(a), Some(b)) = (a.as_u64(), b.as_u64()) {
+        return a == b;
+    }
+    a.as_f64() == b.as_f64()
+}
+
 /// A claim that must be present, optionally with given values.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RequiredClaim {
     /// The claim name, e.g. `scp` or `roles`.
     pub claim: String,
-    /// Values to look for; empty means presence is enough.
-    pub values: Vec<String>,
+    /// Values to look for (each matches only a claim value of its own JSON type); empty means
+    /// presence is enough.
+    pub values: Vec<ClaimValue>,
     /// Whether any or all of `values` must be present.
     pub mode: MatchMode,
     /// Splits a string claim into values (e.g. `" "` for `scp`); `None` compares the whole string.
@@ -315,7 +370,7 @@ fn check_required(required: &RequiredClaim, raw: Option<&RawValue>) -> Result<()
         return Ok(());
     }
     let found = claim_values(raw, required.separator.as_deref());
-    let has = |value: &String| found.iter().any(|candidate| candidate == value);
+    let has = |value: &ClaimValue| found.iter().any(|candidate| candidate.matches(value));
     let satisfied = match required.mode {
         MatchMode::Any => required.values.iter().any(has),
         MatchMode::All => required.values.iter().all(has),
@@ -323,45 +378,46 @@ fn check_required(required: &RequiredClaim, raw: Option<&RawValue>) -> Result<()
     if satisfied {
         return Ok(());
     }
-    let shown: Vec<&str> = found.iter().map(String::as_str).collect();
     Err(Rejection::new(
         Reason::ClaimMismatch,
         format!(
             "the claim {} holds {}; this tenant requires {} of {}",
             quote(&required.claim),
-            list(&shown),
+            shown(&found),
             match required.mode {
                 MatchMode::Any => "any",
                 MatchMode::All => "all",
             },
-            list(&required.values)
+            shown(&required.values)
         ),
     ))
 }
 
-/// The values of a claim: a (split) string, the items of an array, or a scalar's JSON text.
-fn claim_values(raw: &RawValue, separator: Option<&str>) -> Vec<String> {
+/// The values of a claim: a (split) string, the scalar items of an array, or a scalar.
+fn claim_values(raw: &RawValue, separator: Option<&str>) -> Vec<ClaimValue> {
     let value: serde_json::Value = match serde_json::from_str(raw.get()) {
         Ok(value) => value,
         Err(_) => return Vec::new(),
-    };
-    let scalar = |value: &serde_json::Value| match value {
-        serde_json::Value::String(text) => Some(text.clone()),
-        serde_json::Value::Number(_) | serde_json::Value::Bool(_) => Some(value.to_string()),
-        _ => None,
     };
     match &value {
         serde_json::Value::String(text) => match separator {
             Some(separator) if !separator.is_empty() => text
                 .split(separator)
                 .filter(|part| !part.is_empty())
-                .map(str::to_owned)
+                .map(|part| ClaimValue::String(part.to_owned()))
                 .collect(),
-            _ => vec![text.clone()],
+            _ => vec![ClaimValue::String(text.clone())],
         },
-        serde_json::Value::Array(items) => items.iter().filter_map(scalar).collect(),
-        other => scalar(other).into_iter().collect(),
+        serde_json::Value::Array(items) => items.iter().filter_map(ClaimValue::of_json).collect(),
+        other => ClaimValue::of_json(other).into_iter().collect(),
     }
+}
+
+/// Claim values as a JSON-like list, for details (shortened: claim values come from tokens).
+fn shown(values: &[ClaimValue]) -> String {
+    let shown: Vec<String> = values.iter().take(20).map(ClaimValue::shown).collect();
+    let more = if values.len() > 20 { ", …" } else { "" };
+    format!("[{}{more}]", shown.join(", "))
 }
 
 /// Compares two `typ` media types case-insensitively, with `application/` implied when absent

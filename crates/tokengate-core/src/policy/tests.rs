@@ -159,7 +159,10 @@ fn clients_come_from_azp_or_appid() {
 fn required_claims_match_any_or_all_values() {
     let scope = |mode| RequiredClaim {
         claim: "scp".to_owned(),
-        values: vec!["orders.read".to_owned(), "orders.write".to_owned()],
+        values: vec![
+            ClaimValue::String("orders.read".to_owned()),
+            ClaimValue::String("orders.write".to_owned()),
+        ],
         mode,
         separator: Some(" ".to_owned()),
     };
@@ -177,6 +180,49 @@ fn required_claims_match_any_or_all_values() {
     let both = with(valid(), "scp", json!("orders.write orders.read"));
     assert_eq!(check(&all, &both), Ok(()));
     assert_eq!(check(&any, &valid()), Err(Reason::MissingClaim));
+}
+
+#[test]
+fn required_claim_values_match_only_their_own_json_type() {
+    let requiring = |value: ClaimValue| Policy {
+        required_claims: vec![RequiredClaim {
+            claim: "flag".to_owned(),
+            values: vec![value],
+            mode: MatchMode::Any,
+            separator: None,
+        }],
+        ..policy()
+    };
+    let boolean = requiring(ClaimValue::Bool(true));
+    let text = requiring(ClaimValue::String("true".to_owned()));
+    let one = requiring(ClaimValue::Number(1.into()));
+    let cases = [
+        (json!(true), Ok(()), Err(Reason::ClaimMismatch)),
+        (json!([true]), Ok(()), Err(Reason::ClaimMismatch)),
+        (json!("true"), Err(Reason::ClaimMismatch), Ok(())),
+        (json!(["true"]), Err(Reason::ClaimMismatch), Ok(())),
+        (
+            json!("TRUE"),
+            Err(Reason::ClaimMismatch),
+            Err(Reason::ClaimMismatch),
+        ),
+    ];
+    for (claim, for_bool, for_text) in cases {
+        let token = with(valid(), "flag", claim.clone());
+        assert_eq!(check(&boolean, &token), for_bool, "true against {claim}");
+        assert_eq!(check(&text, &token), for_text, "\"true\" against {claim}");
+    }
+    assert_eq!(check(&one, &with(valid(), "flag", json!(1))), Ok(()));
+    assert_eq!(check(&one, &with(valid(), "flag", json!(1.0))), Ok(()));
+    assert_eq!(check(&one, &with(valid(), "flag", json!([2, 1]))), Ok(()));
+    assert_eq!(
+        check(&one, &with(valid(), "flag", json!("1"))),
+        Err(Reason::ClaimMismatch)
+    );
+    assert_eq!(
+        check(&one, &with(valid(), "flag", json!(true))),
+        Err(Reason::ClaimMismatch)
+    );
 }
 
 #[test]
