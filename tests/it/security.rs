@@ -351,7 +351,7 @@ async fn an_unknown_kid_wait_ends_before_the_callers_deadline() {
     let server = InProcess::start(&config).await;
     server.wait_serving().await;
     let mut client = server.client().await;
-    // The provider now takes 3 s to answer; the caller (as Envoy with `timeout: 0.25s`) waits
+    // The provider now takes 3 s to answer; the caller (as an Envoy with `timeout: 0.25s`) waits
     // 300 ms. The answer must come in time, and it is a denial.
     *idp.state.delay.lock().expect("lock") = Duration::from_secs(3);
     let rotated = TestKey::rsa_b().sign(&claims(&idp.issuer(), AUDIENCE, now()));
