@@ -178,7 +178,7 @@ authz_pid=$!
 pids+=($authz_pid)
 sed -e "s/port_value: 10000/port_value: $envoy_port/" -e "s/port_value: 50051/port_value: $authz_port/" \
   -e "s/port_value: 8000/port_value: $app_port/" deploy/envoy/envoy.yaml >"$work/envoy.yaml"
-envoy -c "$work/envoy.yaml" --disable-hot-restart --log-level warn >"$work/envoy.log" 2>&1 &
+envoy -c "$work/envoy.yaml" --disable-hot-restart --log-level warn --file-flush-interval-msec 100 >"$work/envoy.log" 2>&1 &
 pids+=($!)
 for _ in $(seq 100); do
   [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$envoy_port/healthz")" = 200 ] && break
@@ -218,6 +218,21 @@ through "envoy: a doubled scheme is 401 invalid_request" 401 'error="invalid_req
 through "envoy: an unsigned token is denied (401), never unavailable" 401 'error="invalid_token"' /orders \
   -H "authorization: Bearer $unsigned"
 through "envoy: probes skip authorization" 200 '"path": "/healthz"' /healthz
+through "envoy: an optional-token route lets a request without a token through" 200 '"path": "/public"' /public
+through "envoy: an optional-token route still denies a bad token" 401 'error="invalid_token"' /public \
+  -H "authorization: Bearer $expired"
+through "envoy: a report-only route lets an expired token through, marked" 200 '"x-tokengate-would-deny": "expired"' /trial \
+  -H "authorization: Bearer $expired" -H "x-jwt-sub: spoofed"
+check "envoy: a report-only allow carries no claim headers" bash -c "! grep -q 'spoofed' '$work/through.body'"
+# in_log PATTERN: the Envoy log has PATTERN within 10 s (access logs are flushed periodically).
+in_log() {
+  bash -c 'for _ in $(seq 100); do grep -q -- "$1" "$2" && exit 0; sleep 0.1; done; tail -8 "$2"; exit 1' _ "$1" "$work/envoy.log"
+}
+check "envoy: the access log shows a denial's reason from tokengate's metadata" \
+  in_log '/public 401 tokengate_reason=expired hint=.* tenant=demo'
+check "envoy: the access log shows what report-only mode let through" \
+  in_log '/trial 200 .*would_deny=expired'
+
 kill "$authz_pid" 2>/dev/null
 wait "$authz_pid" 2>/dev/null
 through "envoy: tokengate down fails closed" 503 "" /orders -H "authorization: Bearer $valid"

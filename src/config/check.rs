@@ -140,6 +140,7 @@ impl Checker {
             .as_ref()
             .map(|value| value.value.clone());
         settings.token_cookie = raw.token_cookie.as_ref().map(|value| value.value.clone());
+        settings.forward_auth_reason_header = raw.forward_auth_reason_header;
         if let Some(value) = &raw.payload_header {
             settings.payload_header = header(self, value, "ext_authz.payload_header");
         }

@@ -34,7 +34,7 @@ pub(crate) use cache::CacheSettings;
 pub(crate) use check::is_loopback;
 pub use error::{ConfigError, ConfigErrors};
 pub use spec::Config;
-pub(crate) use spec::{ExtAuthzSettings, KeySource, TenantSpec};
+pub(crate) use spec::{ExtAuthzSettings, GatewayMode, KeySource, TenantSpec};
 
 use check::Checker;
 use raw::RawConfig;

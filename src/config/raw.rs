@@ -7,6 +7,7 @@ use serde_saphyr::Spanned;
 use super::cache::RawCache;
 use super::entra::EntraKind;
 use super::refresh::RawRefresh;
+use super::spec::GatewayMode;
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
@@ -19,6 +20,8 @@ pub(super) struct RawExtAuthz {
     pub(super) payload_header: Option<Spanned<String>>,
     pub(super) forward_auth_listen: Option<Spanned<String>>,
     pub(super) forward_auth_uri_header: Option<Spanned<String>>,
+    #[serde(default)]
+    pub(super) forward_auth_reason_header: bool,
 }
 
 #[derive(Deserialize)]
@@ -52,6 +55,7 @@ pub(super) struct RawTenant {
     pub(super) audiences: Option<Spanned<RawAudiences>>,
     #[serde(default)]
     pub(super) share_issuer: bool,
+    pub(super) mode: Option<Spanned<GatewayMode>>,
     pub(super) algorithms: Option<Vec<Spanned<String>>>,
     pub(super) clock_skew: Option<Spanned<String>>,
     pub(super) require_expiration: Option<bool>,

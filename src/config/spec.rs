@@ -24,6 +24,29 @@ pub enum KeySource {
     Static(Arc<KeySet>),
 }
 
+/// What a gateway does with a request that would be denied.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayMode {
+    /// Deny it.
+    #[default]
+    Enforce,
+    /// Allow it, marked `x-tokengate-would-deny: <reason>`, counted and logged: for trying
+    /// tokengate on live traffic before it enforces.
+    Report,
+}
+
+impl GatewayMode {
+    /// The mode a route setting names (`enforce` or `report`), if it names one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "enforce" => Some(Self::Enforce),
+            "report" => Some(Self::Report),
+            _ => None,
+        }
+    }
+}
+
 /// One tenant, checked.
 #[derive(Clone, Debug)]
 pub struct TenantSpec {
@@ -42,6 +65,9 @@ pub struct TenantSpec {
     /// The operator wrote `share_issuer: true`: this tenant may take a discovered issuer that
     /// another tenant (which opts in too) also accepts.
     pub share_issuer: bool,
+    /// What gateways (ext_authz, forward-auth) do with this tenant's denials, unless the route
+    /// says otherwise.
+    pub mode: GatewayMode,
     /// The tenant that already holds the issuer this tenant would discover (and does not share
     /// it): this tenant loads no keys. Set by the configuration check (`config::issuers`).
     pub issuer_taken_by: Option<String>,
@@ -107,6 +133,8 @@ pub struct ExtAuthzSettings {
     /// The header that carries the original request URI to forward-auth (for a token in the
     /// query string). Default `x-forwarded-uri`, as Traefik sends it; nginx sets it explicitly.
     pub forward_auth_uri_header: String,
+    /// Whether forward-auth adds `x-tokengate-reason: <code>` to its denials.
+    pub forward_auth_reason_header: bool,
 }
 
 impl Default for ExtAuthzSettings {
@@ -119,6 +147,7 @@ impl Default for ExtAuthzSettings {
             payload_header: None,
             forward_auth_listen: None,
             forward_auth_uri_header: "x-forwarded-uri".into(),
+            forward_auth_reason_header: false,
         }
     }
 }

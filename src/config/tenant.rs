@@ -92,6 +92,10 @@ impl Checker {
             policy,
             any_audience,
             share_issuer: raw.share_issuer,
+            mode: raw
+                .mode
+                .as_ref()
+                .map_or_else(Default::default, |mode| mode.value),
             issuer_taken_by: None,
             allow_insecure_http: raw.allow_insecure_http,
             refresh,

@@ -82,7 +82,12 @@ impl Authorization for ExtAuthzService {
             tenant: extensions.get("tenant").map_or("", String::as_str),
             required_scopes: split_list(extensions.get("required_scopes").map(String::as_str)),
             audiences: split_list(extensions.get("audiences").map(String::as_str)),
+            ..GatewayRequest::default()
         };
+        let ask = ask.with_route_settings(
+            extensions.get("mode").map(String::as_str),
+            extensions.get("allow_missing").map(String::as_str),
+        );
         match authorize(&snapshot, &ask, budget).await {
             Decision::Unavailable => {
                 warn_unavailable("ext_authz: no usable keys; answering UNAVAILABLE");
@@ -95,24 +100,55 @@ impl Authorization for ExtAuthzService {
                 remove,
                 tenant,
                 accepted,
-            } => Ok(Response::new(allowed(set, remove, &tenant, &accepted))),
+                would_deny,
+            } => {
+                let metadata = allow_metadata(&tenant, accepted.as_deref(), would_deny);
+                Ok(Response::new(allowed(set, remove, metadata)))
+            }
             Decision::Deny {
                 denial,
                 challenge,
                 body,
                 code,
-            } => Ok(Response::new(denied(denial, challenge, body, code))),
+                hint_code,
+                tenant,
+            } => {
+                let metadata = deny_metadata(&code, hint_code, &tenant);
+                let mut response = denied(denial, challenge, body, code);
+                response.set_dynamic_metadata(Some(metadata));
+                Ok(Response::new(response))
+            }
         }
     }
 }
 
-/// An allow: the headers for the upstream, and the tenant and claims as dynamic metadata.
-fn allowed(
-    set: Vec<(String, String)>,
-    remove: Vec<String>,
-    tenant: &str,
-    accepted: &Accepted,
-) -> CheckResponse {
+/// The dynamic metadata of an allow: the tenant, the claims of a valid token, and in report-only
+/// mode the denial the request would have got (`would_deny`).
+fn allow_metadata(tenant: &str, accepted: Option<&Accepted>, would_deny: Option<String>) -> Struct {
+    let mut fields = HashMap::from([("tenant".to_owned(), string_value(tenant))]);
+    if let Some(accepted) = accepted {
+        fields.insert("claims".to_owned(), claims_to_value(accepted));
+    }
+    if let Some(code) = would_deny {
+        fields.insert("would_deny".to_owned(), string_value(&code));
+    }
+    Struct { fields }
+}
+
+/// The dynamic metadata of a denial, for access logs: the reason code, the hint code and the
+/// tenant that judged the token ("" when none did).
+fn deny_metadata(code: &str, hint_code: &str, tenant: &str) -> Struct {
+    Struct {
+        fields: HashMap::from([
+            ("reason".to_owned(), string_value(code)),
+            ("hint_code".to_owned(), string_value(hint_code)),
+            ("tenant".to_owned(), string_value(tenant)),
+        ]),
+    }
+}
+
+/// An allow: the headers for the upstream, and the dynamic metadata.
+fn allowed(set: Vec<(String, String)>, remove: Vec<String>, metadata: Struct) -> CheckResponse {
     let overwrite = Some(HeaderAppendAction::OverwriteIfExistsOrAdd);
     let mut ok = OkHttpResponseBuilder::new();
     for (header, value) in set {
@@ -123,12 +159,7 @@ fn allowed(
     }
     let mut response = CheckResponse::with_status(Status::ok("token valid"));
     response.set_http_response(ok);
-    response.set_dynamic_metadata(Some(Struct {
-        fields: HashMap::from([
-            ("tenant".to_owned(), string_value(tenant)),
-            ("claims".to_owned(), claims_to_value(accepted)),
-        ]),
-    }));
+    response.set_dynamic_metadata(Some(metadata));
     response
 }
 

@@ -24,6 +24,9 @@ use crate::transport::gateway::{
     Decision, GatewayRequest, TokenSources, authorize, find_token, split_list, warn_unavailable,
 };
 
+/// The header of a denial that names its reason code, with `forward_auth_reason_header: true`.
+const REASON_HEADER: HeaderName = HeaderName::from_static("x-tokengate-reason");
+
 /// Serves `/auth` on `listener` until the process ends.
 pub(crate) async fn serve(listener: TcpListener, runtime: Arc<Runtime>) {
     let app = Router::new().route("/auth", get(auth)).with_state(runtime);
@@ -60,7 +63,12 @@ async fn auth(
         tenant: query.get("tenant").map_or("", String::as_str),
         required_scopes: split_list(query.get("required_scopes").map(String::as_str)),
         audiences: split_list(query.get("audiences").map(String::as_str)),
-    };
+        ..GatewayRequest::default()
+    }
+    .with_route_settings(
+        query.get("mode").map(String::as_str),
+        query.get("allow_missing").map(String::as_str),
+    );
     // nginx and Traefik send no deadline; the unknown-kid wait is bounded by unknown_kid_wait.
     let decision = authorize(&snapshot, &ask, None).await;
     let status = decision.http_status();
@@ -85,9 +93,17 @@ async fn auth(
                 .into_response()
         }
         Decision::Deny {
-            challenge, body, ..
+            challenge,
+            body,
+            code,
+            ..
         } => {
             let mut response = (status, body).into_response();
+            if settings.forward_auth_reason_header
+                && let Ok(value) = HeaderValue::try_from(code)
+            {
+                response.headers_mut().insert(REASON_HEADER, value);
+            }
             if let Ok(value) = HeaderValue::try_from(challenge) {
                 response
                     .headers_mut()

@@ -3,7 +3,9 @@
 //! requirements, and the decision with the headers for the upstream.
 //!
 //! Per route, a gateway can name the `tenant`, and add `required_scopes` (any of, separated by
-//! spaces or commas, matched against `scp`/`scope` and `roles`) and `audiences` (any of).
+//! spaces or commas, matched against `scp`/`scope` and `roles`) and `audiences` (any of); set
+//! `allow_missing` (a request without any token passes, without claim headers); and set `mode`
+//! (see [`crate::transport::report`]).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -14,8 +16,10 @@ use serde_json::json;
 use tokengate_core::Reason;
 
 use crate::clock;
-use crate::config::ExtAuthzSettings;
+use crate::config::{ExtAuthzSettings, GatewayMode};
 use crate::runtime::Snapshot;
+use crate::tenants::tenant::Tenant;
+use crate::transport::report;
 use crate::transport::status::{self, Denial};
 use crate::validator::judgement::{Accepted, ClaimsMap, Judgement};
 
@@ -30,6 +34,32 @@ pub(crate) struct GatewayRequest<'a> {
     pub required_scopes: Vec<&'a str>,
     /// Audiences of which the route needs one.
     pub audiences: Vec<&'a str>,
+    /// The route's mode, overriding the tenant's; `None` when the route sets none.
+    pub mode: Option<GatewayMode>,
+    /// The route lets a request that carries no token at all through, without claim headers.
+    pub allow_missing: bool,
+}
+
+impl GatewayRequest<'_> {
+    /// Reads the route settings `mode` and `allow_missing` (a context extension, or a query
+    /// parameter of the auth URL). A `mode` that names no mode enforces: a typo never turns
+    /// denials into allows.
+    pub(crate) fn with_route_settings(
+        mut self,
+        mode: Option<&str>,
+        allow_missing: Option<&str>,
+    ) -> Self {
+        self.mode = mode.map(|name| {
+            GatewayMode::from_name(name).unwrap_or_else(|| {
+                warn_at_most_once_a_second(
+                    "a route's mode is neither enforce nor report; enforcing",
+                );
+                GatewayMode::Enforce
+            })
+        });
+        self.allow_missing = allow_missing == Some("true");
+        self
+    }
 }
 
 /// A gateway decision, independent of the transport.
@@ -41,10 +71,13 @@ pub(crate) enum Decision {
         set: Vec<(String, String)>,
         /// Headers to remove from the upstream request.
         remove: Vec<String>,
-        /// The tenant that accepted the token.
+        /// The tenant that accepted the token ("" when none did).
         tenant: String,
-        /// What the token established (its claims become metadata).
-        accepted: Arc<Accepted>,
+        /// What the token established (its claims become metadata); `None` for a request
+        /// let through without a valid token (`allow_missing`, report-only mode).
+        accepted: Option<Arc<Accepted>>,
+        /// In report-only mode, the code of the denial this request would have got.
+        would_deny: Option<String>,
     },
     /// tokengate cannot decide (the tenant has no usable keys): an error for the gateway, so
     /// that its failure policy (`failure_mode_allow`, `status_on_error`) applies.
@@ -59,6 +92,10 @@ pub(crate) enum Decision {
         body: String,
         /// The reason code.
         code: String,
+        /// The hint code, or "".
+        hint_code: &'static str,
+        /// The tenant that judged the token, or "".
+        tenant: String,
     },
 }
 
@@ -70,7 +107,21 @@ impl Decision {
             challenge: denial.challenge(detail),
             body: json!({ "error": code, "detail": detail }).to_string(),
             code: code.to_owned(),
+            hint_code: "",
+            tenant: String::new(),
         }
+    }
+
+    /// The same refusal, saying which tenant judged the token and with which hint.
+    fn judged_by(mut self, judge: &str, hint: &'static str) -> Self {
+        if let Self::Deny {
+            hint_code, tenant, ..
+        } = &mut self
+        {
+            *hint_code = hint;
+            judge.clone_into(tenant);
+        }
+        self
     }
 
     /// The HTTP status a gateway answers with.
@@ -85,30 +136,85 @@ impl Decision {
 
 /// Decides one gateway request on one snapshot: no token, a bad token, a valid token that misses
 /// a route requirement, or an allow with the headers to set.
+/// In report-only mode (the route's, else the tenant's), a denial becomes an allow that says
+/// what it would have been.
 pub(crate) async fn authorize(
     snapshot: &Snapshot,
     request: &GatewayRequest<'_>,
     budget: Option<std::time::Duration>,
 ) -> Decision {
+    let (decision, judge) = enforce(snapshot, request, budget).await;
+    let settings = &snapshot.config.ext_authz;
+    let route_tenant = || snapshot.registry().get(request.tenant).cloned();
+    let tenant = judge.or_else(route_tenant);
+    let tenant_mode = tenant.as_ref().map(|tenant| tenant.spec().mode);
+    match request.mode.or(tenant_mode).unwrap_or_default() {
+        GatewayMode::Enforce => decision,
+        GatewayMode::Report => report::unless_allowed(settings, decision, tenant.as_deref()),
+    }
+}
+
+/// The enforced decision, and the tenant that judged the token (if one did).
+async fn enforce(
+    snapshot: &Snapshot,
+    request: &GatewayRequest<'_>,
+    budget: Option<std::time::Duration>,
+) -> (Decision, Option<Arc<Tenant>>) {
+    let settings = &snapshot.config.ext_authz;
     let token = match &request.token {
         Presented::Token(token) => token,
+        Presented::Absent if request.allow_missing => return (anonymous(settings), None),
         Presented::Absent => {
-            return Decision::deny(
+            let decision = Decision::deny(
                 Denial::NoToken,
                 "no bearer token in the request",
                 "missing_token",
             );
+            return (decision, None);
         }
         Presented::Refused(why) => {
-            return Decision::deny(Denial::InvalidRequest, why, "invalid_request");
+            let decision = Decision::deny(Denial::InvalidRequest, why, "invalid_request");
+            return (decision, None);
         }
     };
     let judgement = snapshot
         .validator
         .judge_within(token, request.tenant, budget)
         .await;
-    decide(&snapshot.config.ext_authz, request, judgement)
+    let judge = judgement.tenant().cloned();
+    (decide(settings, request, judgement), judge)
 }
+
+/// A request let through without a token (`allow_missing`): no claim headers, and every header
+/// a client could spoof them with removed.
+pub(crate) fn anonymous(settings: &ExtAuthzSettings) -> Decision {
+    Decision::Allow {
+        set: Vec::new(),
+        remove: identity_headers(settings),
+        tenant: String::new(),
+        accepted: None,
+        would_deny: None,
+    }
+}
+
+/// The headers that carry tokengate's word to the upstream: a client's own values of them are
+/// always replaced or removed.
+pub(crate) fn identity_headers(settings: &ExtAuthzSettings) -> Vec<String> {
+    let claims = settings
+        .claims_to_headers
+        .iter()
+        .map(|(_, header)| header.clone());
+    claims
+        .chain(settings.payload_header.clone())
+        .chain([
+            TENANT_HEADER.to_owned(),
+            report::WOULD_DENY_HEADER.to_owned(),
+        ])
+        .collect()
+}
+
+/// The header that names the tenant that accepted the token.
+const TENANT_HEADER: &str = "x-tokengate-tenant";
 
 fn decide(
     settings: &ExtAuthzSettings,
@@ -125,7 +231,8 @@ fn decide(
             // Clients see a fixed sentence per reason; the full detail (which may name internal
             // URLs or allow-lists) is for operators, through ValidateToken and the logs.
             let description = status::public_description(reason);
-            return Decision::deny(Denial::of(reason), description, reason.code());
+            return Decision::deny(Denial::of(reason), description, reason.code())
+                .judged_by(refused.tenant_id(), refused.hint_code());
         }
     };
     // The claims the core accepted, read once per token and shared through the cache. One
@@ -139,7 +246,8 @@ fn decide(
         );
     };
     if let Some(detail) = route_requirements(request, claims) {
-        return Decision::deny(Denial::InsufficientScope, &detail, "insufficient_scope");
+        return Decision::deny(Denial::InsufficientScope, &detail, "insufficient_scope")
+            .judged_by(accepted.tenant.id(), "");
     }
     allow(settings, &accepted, claims)
 }
@@ -168,12 +276,14 @@ fn allow(settings: &ExtAuthzSettings, accepted: &Arc<Accepted>, claims: &ClaimsM
         ));
     }
     let tenant = accepted.tenant.id().to_owned();
-    set.push(("x-tokengate-tenant".to_owned(), tenant.clone()));
+    set.push((TENANT_HEADER.to_owned(), tenant.clone()));
+    remove.push(report::WOULD_DENY_HEADER.to_owned());
     Decision::Allow {
         set,
         remove,
         tenant,
-        accepted: accepted.clone(),
+        accepted: Some(accepted.clone()),
+        would_deny: None,
     }
 }
 
@@ -181,6 +291,11 @@ fn allow(settings: &ExtAuthzSettings, accepted: &Arc<Accepted>, claims: &ClaimsM
 /// rate (a provider outage would otherwise log every request), and without the fetch error,
 /// which the refresh task logs once per attempt.
 pub(crate) fn warn_unavailable(message: &'static str) {
+    warn_at_most_once_a_second(message);
+}
+
+/// Logs a per-request warning at most once a second, whatever the request rate.
+fn warn_at_most_once_a_second(message: &'static str) {
     static LAST_SECOND: AtomicI64 = AtomicI64::new(i64::MIN);
     let now = clock::now();
     let last = LAST_SECOND.load(Ordering::Relaxed);
@@ -443,8 +558,7 @@ mod tests {
         let request = GatewayRequest {
             token: Presented::Token(token),
             tenant: "",
-            required_scopes: Vec::new(),
-            audiences: Vec::new(),
+            ..GatewayRequest::default()
         };
         let settings = ExtAuthzSettings::default();
         let fine = decide(&settings, &request, Judgement::Valid(accepted));

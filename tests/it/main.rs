@@ -16,6 +16,7 @@ mod grpc;
 mod keys;
 mod properties;
 mod refresh;
+mod routes;
 mod security;
 mod support;
 mod wycheproof;
