@@ -12,6 +12,7 @@ mod crypto_vectors;
 mod engine;
 mod entra;
 mod ext_authz;
+mod features;
 mod grpc;
 mod keys;
 mod properties;
