@@ -6,6 +6,7 @@
 //! One file per command that does more than print: `serve.rs`, `check.rs`, `validate.rs`; the
 //! load generator behind `bench` is `crate::bench`. May import everything below it.
 
+mod ask;
 mod check;
 mod serve;
 mod validate;
@@ -60,11 +61,16 @@ pub(crate) enum Command {
         /// The YAML configuration file.
         file: PathBuf,
     },
-    /// Validate tokens offline and print one JSON verdict per token (exit 1 if any is invalid).
+    /// Validate tokens offline (or ask a running server with --addr) and print one JSON verdict
+    /// per token (exit 1 if any is invalid).
     Validate {
         /// The YAML configuration file (default: the embedded demo configuration).
         #[arg(short, long, env = "TOKENGATE_CONFIG")]
         config: Option<PathBuf>,
+        /// Ask the running server at this gRPC URL (e.g. http://127.0.0.1:50051) instead of
+        /// judging offline.
+        #[arg(long, conflicts_with_all = ["config", "now"])]
+        addr: Option<String>,
         /// The tenant id (default: chosen by the token's issuer).
         #[arg(long, default_value = "")]
         tenant: String,
@@ -146,10 +152,17 @@ pub fn main() -> ExitCode {
         }
         Command::Validate {
             config,
+            addr,
             tenant,
             now,
             token,
-        } => validate(config.as_deref(), &tenant, now, &token),
+        } => match addr {
+            Some(addr) => match validate::tokens(&token) {
+                Ok(tokens) => ask::ask(&addr, &tenant, tokens),
+                Err(code) => code,
+            },
+            None => validate(config.as_deref(), &tenant, now, &token),
+        },
         Command::Mint {
             sub,
             aud,

@@ -84,15 +84,22 @@ fn print_demo_banner(address: SocketAddr) {
         },
         now,
     );
+    // The commands name this very binary, so that they work as printed (no PATH needed).
+    let exe = std::env::current_exe().map_or_else(
+        |_| "tokengate".to_owned(),
+        |path| path.display().to_string(),
+    );
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
         "\ntokengate is serving the embedded DEMO configuration on {address} (its key is public: demo use only).\n\
          \nA valid token:\n  {valid}\n\nAn expired token:\n  {expired}\n\
-         \nTry them (grpcurl uses server reflection):\n  \
-         grpcurl -plaintext -d '{{\"token\":\"{valid}\"}}' {address} tokengate.v1.TokenValidator/ValidateToken\n  \
-         tokengate validate '{expired}'\n\
-         \nMore tokens: tokengate mint --help\n"
+         \nTry them, through the server and offline:\n  \
+         {exe} validate --addr http://{address} '{valid}'\n  \
+         {exe} validate '{expired}'\n\
+         \nWith grpcurl installed (it uses server reflection):\n  \
+         grpcurl -plaintext -d '{{\"token\":\"{valid}\"}}' {address} tokengate.v1.TokenValidator/ValidateToken\n\
+         \nMore tokens: {exe} mint --help\n"
     );
     let _ = out.flush();
 }

@@ -39,6 +39,7 @@ pub(super) fn validate(
         all_valid &= verdict.valid;
         let _ = writeln!(out, "{}", verdict.to_json());
     };
+    // Line by line, so that a stream of tokens is judged as it arrives.
     if token == "-" {
         for line in std::io::stdin().lock().lines() {
             match line {
@@ -58,6 +59,25 @@ pub(super) fn validate(
     } else {
         ExitCode::from(EXIT_INVALID)
     }
+}
+
+/// The tokens to ask about: `token` itself, or for `-` each non-empty line of standard input.
+pub(super) fn tokens(token: &str) -> Result<Vec<String>, ExitCode> {
+    if token != "-" {
+        return Ok(vec![token.to_owned()]);
+    }
+    let mut tokens = Vec::new();
+    for line in std::io::stdin().lock().lines() {
+        match line {
+            Ok(line) if line.trim().is_empty() => {}
+            Ok(line) => tokens.push(line),
+            Err(error) => {
+                eprintln!("error: cannot read standard input: {error}");
+                return Err(ExitCode::from(EXIT_USAGE));
+            }
+        }
+    }
+    Ok(tokens)
 }
 
 /// The validator for `config`, with every remote tenant's keys loaded once.

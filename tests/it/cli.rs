@@ -296,3 +296,116 @@ async fn serve_without_config_runs_the_demo_and_prints_tokens() {
     assert_eq!(expired.reason, pb::Reason::Expired as i32);
     let _ = json!(null);
 }
+
+/// The README's "Trying it" block, run as written against a real server: the commands name
+/// `./target/release/tokengate` and `127.0.0.1:50051`, which the test points at its own binary
+/// and server.
+#[tokio::test]
+async fn the_readme_trying_it_commands_work_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let section = readme
+        .split("## Trying it")
+        .nth(1)
+        .expect("a Trying it section");
+    let block = section
+        .split("```sh\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("a sh block");
+    let server =
+        Tokengate::start(&String::from_utf8(run(&["demo-config"], None).stdout).expect("utf-8"));
+    server.wait_serving().await;
+    let script = block
+        .replace("./target/release/tokengate", binary())
+        .replace("127.0.0.1:50051", &server.address.to_string());
+    let output = Command::new("bash")
+        .args(["-c", &script])
+        .output()
+        .expect("bash");
+    let lines: Vec<Value> = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("one JSON verdict per line"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{}", text(&output.stderr));
+    assert_eq!(lines[0]["valid"], true, "{}", lines[0]);
+    assert_eq!(lines[0]["claims"]["sub"], "demo-user", "{}", lines[0]);
+    assert_eq!(lines[1]["reason"], "expired", "{}", lines[1]);
+    // The README shows what the last one prints.
+    let shown = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the printed verdict");
+    let mut shown: Value = serde_json::from_str(shown.trim()).expect("JSON");
+    let mut printed = lines[2].clone();
+    shown["expires_at"] = Value::Null;
+    printed["expires_at"] = Value::Null;
+    assert_eq!(printed, shown);
+}
+
+#[tokio::test]
+async fn validate_asks_a_running_server_with_addr() {
+    let key = TestKey::rsa_a();
+    let server = Tokengate::start(&inline_config(&key));
+    server.wait_serving().await;
+    let address = format!("http://{}", server.address);
+    let good = key.sign(&claims("https://issuer.example", "api://x", now()));
+    let expired = key.sign(&claims("https://issuer.example", "api://x", now() - 7200));
+    let output = run(
+        &["validate", "--addr", &address, "-"],
+        Some(&format!("{good}\n{expired}\n")),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let lines: Vec<Value> = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("JSON"))
+        .collect();
+    assert_eq!(lines[0]["valid"], true);
+    assert_eq!(lines[0]["tenant"], "local");
+    assert_eq!(lines[0]["claims"]["sub"], "user-1");
+    assert_eq!(lines[1]["reason"], "expired");
+    assert_eq!(
+        run(&["validate", "--addr", &address, &good], None)
+            .status
+            .code(),
+        Some(0)
+    );
+    // --addr judges on the server: offline-only flags are usage errors.
+    assert_eq!(
+        run(&["validate", "--addr", &address, "--now", "5", &good], None)
+            .status
+            .code(),
+        Some(2)
+    );
+    let unreachable = run(&["validate", "--addr", "http://127.0.0.1:9", &good], None);
+    assert_eq!(unreachable.status.code(), Some(1));
+    assert!(
+        text(&unreachable.stderr).contains("cannot connect"),
+        "{}",
+        text(&unreachable.stderr)
+    );
+}
+
+/// Every path the README's repository layout names in its first column exists.
+#[test]
+fn the_readme_layout_table_matches_the_tree() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README");
+    let table = readme
+        .split("## Repository layout")
+        .nth(1)
+        .expect("a layout section");
+    let mut named = 0;
+    for row in table.lines().filter(|line| line.starts_with("| `")) {
+        let first = row.split(" | ").next().unwrap_or_default();
+        for path in first.split('`').skip(1).step_by(2) {
+            named += 1;
+            assert!(
+                std::path::Path::new(root).join(path).exists(),
+                "the README names {path}, which does not exist"
+            );
+        }
+    }
+    assert!(named > 20, "only {named} paths found in the layout table");
+}
