@@ -9,6 +9,7 @@
 mod ask;
 mod check;
 mod serve;
+mod status;
 mod validate;
 
 use std::io::Write;
@@ -108,6 +109,13 @@ pub(crate) enum Command {
     /// validations/s, latency and CPU beside a no-op ceiling on the same server (exit 1 if any
     /// answer is wrong).
     Bench(crate::bench::BenchOptions),
+    /// Print the admin view of a running server (its /debug/tenants) as a table: keys, source,
+    /// staleness, counts and the last error per tenant (exit 1 if a tenant has no keys).
+    Status {
+        /// The server's metrics_listen address (e.g. 127.0.0.1:9090) or its URL.
+        #[arg(long)]
+        admin: String,
+    },
 }
 
 /// Log output formats.
@@ -183,6 +191,7 @@ pub fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Bench(options) => bench(&options),
+        Command::Status { admin } => status::status(&admin),
     }
 }
 

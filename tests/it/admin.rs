@@ -1,5 +1,5 @@
 //! The admin view (`/debug/tenants`) of the real binary: what each tenant loaded and what went
-//! wrong, in one place; `admin: false` turns it off, also by a reload.
+//! wrong, in one place, also as `tokengate status`; `admin: false` turns it off, also by a reload.
 
 use crate::support;
 
@@ -82,6 +82,33 @@ async fn the_admin_view_shows_what_each_tenant_loaded_and_what_failed() {
     assert_eq!(one["id"], "remote");
     assert_eq!(get(&admin, "/debug/tenants/nobody").await.0, 404);
 
+    // `tokengate status` prints the same view as a table; a tenant without keys fails it.
+    let output = std::process::Command::new(support::binary())
+        .args(["status", "--admin", &admin])
+        .output()
+        .expect("run status");
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{table}");
+    let lines: Vec<&str> = table.lines().collect();
+    assert!(
+        lines[0].starts_with("TENANT") && lines[0].contains("LAST ERROR"),
+        "{table}"
+    );
+    assert!(
+        lines[1].starts_with("static ") && lines[1].contains(" 1 "),
+        "{table}"
+    );
+    assert!(
+        lines[2].starts_with("remote ") && lines[2].contains(&idp.discovery_url()),
+        "{table}"
+    );
+    assert!(
+        lines[3].starts_with("down ")
+            && lines[3].contains("none")
+            && lines[3].contains("127.0.0.1:9"),
+        "{table}"
+    );
+
     // A reload with `admin: false` turns the view off.
     std::fs::write(server.config_path(), config("admin: false\n")).expect("rewrite");
     server.signal("HUP");
@@ -95,4 +122,14 @@ async fn the_admin_view_shows_what_each_tenant_loaded_and_what_failed() {
     }
     assert_eq!(status, 404, "the admin view is still on");
     assert_eq!(get(&admin, "/debug/tenants/static").await.0, 404);
+    let output = std::process::Command::new(support::binary())
+        .args(["status", "--admin", &format!("http://{admin}/")])
+        .output()
+        .expect("run status");
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("admin: false"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
