@@ -24,6 +24,7 @@ mod check;
 mod entra;
 mod error;
 pub(crate) mod issuers;
+mod pem;
 mod preset;
 mod raw;
 mod refresh;

@@ -52,6 +52,8 @@ pub(super) struct RawTenant {
     pub(super) jwks_uri: Option<Spanned<String>>,
     pub(super) jwks: Option<Spanned<serde_json::Value>>,
     pub(super) jwks_file: Option<Spanned<String>>,
+    pub(super) pem: Option<Spanned<RawPem>>,
+    pub(super) pem_file: Option<Spanned<RawPemFiles>>,
     pub(super) audiences: Option<Spanned<RawAudiences>>,
     #[serde(default)]
     pub(super) share_issuer: bool,
@@ -83,6 +85,44 @@ pub(super) struct RawTenant {
     pub(super) tenant_ids: Vec<Spanned<String>>,
     #[serde(default)]
     pub(super) backend_application_ids: Vec<Spanned<String>>,
+}
+
+/// `pem`: one PEM bundle, or entries with their own `kid` and `alg`.
+#[derive(Deserialize, Serialize)]
+#[serde(untagged)]
+pub(super) enum RawPem {
+    /// Certificates and public keys, one after the other.
+    Bundle(String),
+    /// One key (or bundle) per entry.
+    Entries(Vec<RawPemEntry>),
+}
+
+/// One entry of `pem`.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPemEntry {
+    pub(super) key: String,
+    pub(super) kid: Option<String>,
+    pub(super) alg: Option<String>,
+}
+
+/// `pem_file`: one file, or entries with their own `kid` and `alg`.
+#[derive(Deserialize, Serialize)]
+#[serde(untagged)]
+pub(super) enum RawPemFiles {
+    /// One file of certificates and public keys.
+    One(String),
+    /// One file per entry.
+    Entries(Vec<RawPemFileEntry>),
+}
+
+/// One entry of `pem_file`.
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPemFileEntry {
+    pub(super) file: String,
+    pub(super) kid: Option<String>,
+    pub(super) alg: Option<String>,
 }
 
 /// `audiences`: a list, or the word `any` (every audience, on purpose).

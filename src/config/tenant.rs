@@ -13,7 +13,8 @@ use url::Url;
 use super::MAX_CLOCK_SKEW;
 use super::check::Checker;
 use super::entra::EntraEndpoints;
-use super::raw::{RawAudiences, RawTenant};
+use super::pem::{self, PemEntry};
+use super::raw::{RawAudiences, RawPem, RawPemFiles, RawTenant};
 use super::refresh::RefreshSettings;
 use super::spec::{KeySource, TenantSpec};
 
@@ -160,6 +161,8 @@ impl Checker {
             raw.jwks_uri.is_some(),
             raw.jwks.is_some(),
             raw.jwks_file.is_some(),
+            raw.pem.is_some(),
+            raw.pem_file.is_some(),
         ]
         .iter()
         .filter(|present| **present)
@@ -168,14 +171,14 @@ impl Checker {
             self.error(
                 source.line,
                 path,
-                "provider: entra finds the keys through discovery; leave out jwks_uri, jwks and jwks_file",
+                "provider: entra finds the keys through discovery; leave out jwks_uri, jwks, jwks_file, pem and pem_file",
             );
         } else if count != 1 {
             self.error(
                 source.line,
                 path,
                 format!(
-                    "exactly one key source is needed (discovery_url, jwks_uri, jwks or jwks_file); found {count}"
+                    "exactly one key source is needed (discovery_url, jwks_uri, jwks, jwks_file, pem or pem_file); found {count}"
                 ),
             );
         }
@@ -199,6 +202,31 @@ impl Checker {
             self.jwks_file(
                 &file.value,
                 file.referenced.line(),
+                source,
+                base_dir,
+                fingerprint,
+            )
+        } else if let Some(pem) = &raw.pem {
+            let entries = match &pem.value {
+                RawPem::Bundle(text) => vec![PemEntry {
+                    pem: text,
+                    kid: None,
+                    alg: None,
+                }],
+                RawPem::Entries(entries) => entries
+                    .iter()
+                    .map(|entry| PemEntry {
+                        pem: &entry.key,
+                        kid: entry.kid.as_deref(),
+                        alg: entry.alg.as_deref(),
+                    })
+                    .collect(),
+            };
+            self.pem_keys(&entries, pem.referenced.line(), source, "pem")
+        } else if let Some(files) = &raw.pem_file {
+            self.pem_files(
+                &files.value,
+                files.referenced.line(),
                 source,
                 base_dir,
                 fingerprint,
@@ -263,6 +291,76 @@ impl Checker {
                 None
             }
         }
+    }
+
+    /// Keys from PEM entries, read into a JWKS and checked like one.
+    fn pem_keys(
+        &mut self,
+        entries: &[PemEntry<'_>],
+        line: u64,
+        source: &Source<'_>,
+        field: &str,
+    ) -> Option<KeySource> {
+        let path = format!("{}.{field}", source.path);
+        match pem::jwks_of(entries) {
+            Ok(document) => self.static_keys(&document, source.options, &path, line),
+            Err(error) => {
+                self.error(line, path, error);
+                None
+            }
+        }
+    }
+
+    /// Keys from PEM files (relative to the configuration's folder); like `jwks_file`, their
+    /// content is part of the fingerprint, and a change of one triggers a reload.
+    fn pem_files(
+        &mut self,
+        files: &RawPemFiles,
+        line: u64,
+        source: &Source<'_>,
+        base_dir: &Path,
+        fingerprint: &mut DefaultHasher,
+    ) -> Option<KeySource> {
+        let listed: Vec<(&str, Option<&str>, Option<&str>)> = match files {
+            RawPemFiles::One(file) => vec![(file.as_str(), None, None)],
+            RawPemFiles::Entries(entries) => entries
+                .iter()
+                .map(|entry| {
+                    (
+                        entry.file.as_str(),
+                        entry.kid.as_deref(),
+                        entry.alg.as_deref(),
+                    )
+                })
+                .collect(),
+        };
+        let mut texts = Vec::with_capacity(listed.len());
+        for (file, _, _) in &listed {
+            let full = base_dir.join(file);
+            self.files.push(full.clone());
+            match std::fs::read_to_string(&full) {
+                Ok(text) => {
+                    text.hash(fingerprint);
+                    texts.push(text);
+                }
+                Err(error) => {
+                    let path = format!("{}.pem_file", source.path);
+                    let message = format!("cannot read {}: {error}", full.display());
+                    self.error(line, path, message);
+                    return None;
+                }
+            }
+        }
+        let entries: Vec<PemEntry<'_>> = listed
+            .iter()
+            .zip(&texts)
+            .map(|((_, kid, alg), text)| PemEntry {
+                pem: text,
+                kid: *kid,
+                alg: *alg,
+            })
+            .collect();
+        self.pem_keys(&entries, line, source, "pem_file")
     }
 
     /// Issuers (configured, or the Entra preset's), audiences (with backend application ids in

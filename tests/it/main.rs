@@ -15,6 +15,7 @@ mod ext_authz;
 mod features;
 mod grpc;
 mod keys;
+mod pem;
 mod properties;
 mod refresh;
 mod routes;
