@@ -16,6 +16,7 @@ use url::Url;
 
 use super::cache::{self, CacheSettings, RawCache};
 use super::error::ConfigError;
+use super::fetch::FetchSettings;
 use super::issuers;
 use super::raw::{RawConfig, RawExtAuthz, RawMatch, RawRequiredClaim};
 use super::refresh::{self, RawRefresh, RefreshSettings};
@@ -74,6 +75,14 @@ impl Checker {
             None => DEFAULT_MAX_BATCH_SIZE,
         };
         let refresh = self.refresh(&raw.refresh, RefreshSettings::default(), "refresh");
+        let mut ignored = std::hash::DefaultHasher::new();
+        let fetch = self.fetch(
+            &raw.fetch,
+            &FetchSettings::default(),
+            "fetch",
+            base_dir,
+            &mut ignored,
+        );
         let ext_authz = self.ext_authz(&raw.ext_authz);
         let cache = self.cache(&raw.cache);
         if raw.tenants.is_empty() {
@@ -91,7 +100,8 @@ impl Checker {
                     format!("duplicate tenant id {:?}", tenant.value.id.value),
                 );
             }
-            if let Some(spec) = self.tenant(tenant.value, &path, line, base_dir, refresh) {
+            let defaults = (refresh, &fetch);
+            if let Some(spec) = self.tenant(tenant.value, &path, line, base_dir, defaults) {
                 tenants.push(spec);
             }
         }
@@ -103,6 +113,7 @@ impl Checker {
             max_token_size,
             max_batch_size,
             refresh,
+            fetch,
             ext_authz,
             cache,
             files: std::mem::take(&mut self.files),

@@ -23,6 +23,7 @@ mod cache;
 mod check;
 mod entra;
 mod error;
+pub(crate) mod fetch;
 pub(crate) mod issuers;
 mod pem;
 mod preset;

@@ -6,6 +6,7 @@ use serde_saphyr::Spanned;
 
 use super::cache::RawCache;
 use super::entra::EntraKind;
+use super::fetch::RawFetch;
 use super::refresh::RawRefresh;
 use super::spec::GatewayMode;
 
@@ -34,6 +35,8 @@ pub(super) struct RawConfig {
     pub(super) max_batch_size: Option<Spanned<u64>>,
     #[serde(default)]
     pub(super) refresh: RawRefresh,
+    #[serde(default)]
+    pub(super) fetch: RawFetch,
     #[serde(default)]
     pub(super) ext_authz: RawExtAuthz,
     #[serde(default)]
@@ -72,6 +75,8 @@ pub(super) struct RawTenant {
     pub(super) allow_insecure_http: bool,
     #[serde(default)]
     pub(super) refresh: RawRefresh,
+    #[serde(default)]
+    pub(super) fetch: RawFetch,
     // Microsoft Entra preset and allow-lists.
     pub(super) provider: Option<Spanned<String>>,
     pub(super) tenant_id: Option<Spanned<String>>,

@@ -11,6 +11,7 @@ use tokengate_core::policy::Policy;
 use url::Url;
 
 use super::cache::CacheSettings;
+use super::fetch::FetchSettings;
 use super::refresh::RefreshSettings;
 
 /// Where a tenant's keys come from.
@@ -75,6 +76,8 @@ pub struct TenantSpec {
     pub allow_insecure_http: bool,
     /// How remote keys are kept fresh (the top-level block with this tenant's overrides).
     pub refresh: RefreshSettings,
+    /// How remote keys are fetched (the top-level block with this tenant's overrides).
+    pub fetch: FetchSettings,
     /// A digest of everything configured for this tenant (static key documents included): a
     /// reload keeps a tenant, and its keys, when this is unchanged.
     pub fingerprint: u64,
@@ -105,6 +108,8 @@ pub struct Config {
     pub max_batch_size: usize,
     /// The top-level refresh settings (each tenant has its merged copy).
     pub refresh: RefreshSettings,
+    /// The top-level fetch settings (each tenant has its merged copy).
+    pub fetch: FetchSettings,
     /// How the Envoy `ext_authz` service finds tokens and passes claims on.
     pub ext_authz: ExtAuthzSettings,
     /// The verified-token cache.

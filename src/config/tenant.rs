@@ -13,6 +13,7 @@ use url::Url;
 use super::MAX_CLOCK_SKEW;
 use super::check::Checker;
 use super::entra::EntraEndpoints;
+use super::fetch::FetchSettings;
 use super::pem::{self, PemEntry};
 use super::raw::{RawAudiences, RawPem, RawPemFiles, RawTenant};
 use super::refresh::RefreshSettings;
@@ -26,7 +27,7 @@ impl Checker {
         path: &str,
         line: u64,
         base_dir: &Path,
-        refresh_defaults: RefreshSettings,
+        (refresh_defaults, fetch_defaults): (RefreshSettings, &FetchSettings),
     ) -> Option<TenantSpec> {
         let errors_before = self.errors.len();
         let mut fingerprint = DefaultHasher::new();
@@ -35,6 +36,14 @@ impl Checker {
             .unwrap_or_default()
             .hash(&mut fingerprint);
         let refresh = self.tenant_refresh(&raw, path, refresh_defaults, &mut fingerprint);
+        let fetch_path = format!("{path}.fetch");
+        let fetch = self.fetch(
+            &raw.fetch,
+            fetch_defaults,
+            &fetch_path,
+            base_dir,
+            &mut fingerprint,
+        );
         let id = self.tenant_id(&raw, path);
         let algorithms = raw
             .algorithms
@@ -100,6 +109,7 @@ impl Checker {
             issuer_taken_by: None,
             allow_insecure_http: raw.allow_insecure_http,
             refresh,
+            fetch,
             fingerprint: fingerprint.finish(),
         })
     }

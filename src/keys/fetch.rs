@@ -1,6 +1,8 @@
 //! Loading remote keys: OIDC discovery and JWKS over HTTPS (rustls with ring; no OpenSSL).
 
+use std::collections::HashMap;
 use std::error::Error as _;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -8,11 +10,9 @@ use url::Url;
 
 use tokengate_core::issuer::template_left_open;
 
+use crate::config::fetch::FetchSettings;
 use crate::config::{KeySource, TenantSpec, is_loopback};
-use tokengate_core::keyset::{KeySet, MAX_JWKS_SIZE};
-
-/// Time allowed for one HTTP request, connection included.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+use tokengate_core::keyset::KeySet;
 
 /// Keys (and, from discovery, the issuer) loaded for one tenant.
 #[derive(Debug)]
@@ -222,41 +222,76 @@ struct DiscoveryDocument {
     jwks_uri: String,
 }
 
-/// Fetches discovery documents and key sets.
-#[derive(Clone, Debug)]
+/// Fetches discovery documents and key sets, with one HTTP client per set of fetch settings
+/// (trust roots, proxy, time-out), built when first needed and shared after that.
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Fetcher {
-    client: reqwest::Client,
+    clients: Arc<Mutex<HashMap<FetchSettings, reqwest::Client>>>,
 }
 
 impl Fetcher {
-    /// Builds a fetcher whose TLS uses rustls with the ring provider and the platform's roots.
+    /// A fetcher whose TLS uses rustls with the ring provider and the platform's roots (plus a
+    /// tenant's `fetch.ca_file`); fails if not even the default client can be built.
     pub(crate) fn new() -> Result<Self, FetchError> {
         // Installing twice is harmless; the first provider stays.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let client = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .connect_timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("tokengate/", env!("CARGO_PKG_VERSION")))
-            // A redirect may not downgrade to plain http, or loop. Plain http stays allowed
-            // between loopback URLs only when the configured URL is loopback itself, so that a
-            // remote document cannot point the fetcher at local ports.
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                let from_loopback = attempt.previous().first().is_some_and(is_loopback);
-                if attempt.previous().len() >= 5 {
-                    attempt.error("more than 5 redirects")
-                } else if attempt.url().scheme() != "https"
-                    && !(from_loopback && is_loopback(attempt.url()))
-                {
-                    attempt.error("a redirect to a non-https URL")
-                } else {
-                    attempt.follow()
-                }
-            }))
-            .build()
-            .map_err(|error| FetchError::Client(chain(&error)))?;
-        Ok(Self { client })
+        let fetcher = Self::default();
+        fetcher.client(&FetchSettings::default())?;
+        Ok(fetcher)
     }
 
+    /// The client for `settings`.
+    fn client(&self, settings: &FetchSettings) -> Result<reqwest::Client, FetchError> {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(client) = clients.get(settings) {
+            return Ok(client.clone());
+        }
+        let client = build_client(settings)?;
+        clients.insert(settings.clone(), client.clone());
+        Ok(client)
+    }
+}
+
+/// An HTTP client for `settings`: its time-out, trust roots and proxy, a user agent, and the
+/// redirect policy.
+fn build_client(settings: &FetchSettings) -> Result<reqwest::Client, FetchError> {
+    let client_error = |error: reqwest::Error| FetchError::Client(chain(&error));
+    let mut builder = reqwest::Client::builder()
+        .timeout(settings.timeout)
+        .connect_timeout(settings.timeout)
+        .user_agent(concat!("tokengate/", env!("CARGO_PKG_VERSION")));
+    if let Some(ca) = &settings.ca {
+        let roots = reqwest::Certificate::from_pem_bundle(&ca.pem).map_err(client_error)?;
+        builder = if settings.ca_only {
+            builder.tls_certs_only(roots)
+        } else {
+            builder.tls_certs_merge(roots)
+        };
+    }
+    if let Some(proxy) = &settings.proxy {
+        builder = builder.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(client_error)?);
+    }
+    builder
+        // A redirect may not downgrade to plain http, or loop. Plain http stays allowed
+        // between loopback URLs only when the configured URL is loopback itself, so that a
+        // remote document cannot point the fetcher at local ports.
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let from_loopback = attempt.previous().first().is_some_and(is_loopback);
+            if attempt.previous().len() >= 5 {
+                attempt.error("more than 5 redirects")
+            } else if attempt.url().scheme() != "https"
+                && !(from_loopback && is_loopback(attempt.url()))
+            {
+                attempt.error("a redirect to a non-https URL")
+            } else {
+                attempt.follow()
+            }
+        }))
+        .build()
+        .map_err(client_error)
+}
+
+impl Fetcher {
     /// Loads a tenant's keys from its source. With `known` (the JWKS URL and issuer of an
     /// earlier discovery), the discovery document is not fetched again: that is how a refetch for
     /// an unknown `kid` costs the provider one request.
@@ -275,7 +310,7 @@ impl Fetcher {
                 (jwks_url.clone(), issuer.map(str::to_owned))
             }
             (KeySource::Discovery(url), None) => {
-                let (body, _) = self.get(url, "discovery").await?;
+                let (body, _) = self.get(&spec.fetch, url, "discovery").await?;
                 let document: DiscoveryDocument = serde_json::from_slice(&body).map_err(|error| FetchError::Parse {
                     what: "discovery",
                     url: url.to_string(),
@@ -292,7 +327,7 @@ impl Fetcher {
                 (jwks_url, Some(document.issuer))
             }
         };
-        let (body, max_age) = self.get(&jwks_url, "JWKS").await?;
+        let (body, max_age) = self.get(&spec.fetch, &jwks_url, "JWKS").await?;
         let keys = KeySet::from_jwks(&body, &options).map_err(|error| FetchError::Parse {
             what: "JWKS",
             url: jwks_url.to_string(),
@@ -315,16 +350,18 @@ impl Fetcher {
     /// GETs a JSON document (size-capped) and its `Cache-Control: max-age`.
     async fn get(
         &self,
+        settings: &FetchSettings,
         url: &Url,
         what: &'static str,
     ) -> Result<(Vec<u8>, Option<Duration>), FetchError> {
+        let limit = settings.max_bytes;
         let request_error = |error: reqwest::Error| FetchError::Request {
             what,
             url: url.to_string(),
             cause: chain(&error),
         };
         let mut response = self
-            .client
+            .client(settings)?
             .get(url.clone())
             .header("accept", "application/json")
             .send()
@@ -341,11 +378,11 @@ impl Fetcher {
         let too_large = || FetchError::TooLarge {
             what,
             url: url.to_string(),
-            limit: MAX_JWKS_SIZE,
+            limit,
         };
         if response
             .content_length()
-            .is_some_and(|length| length > MAX_JWKS_SIZE as u64)
+            .is_some_and(|length| length > limit as u64)
         {
             return Err(too_large());
         }
@@ -357,7 +394,7 @@ impl Fetcher {
             .find_map(max_age);
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(request_error)? {
-            if body.len() + chunk.len() > MAX_JWKS_SIZE {
+            if body.len() + chunk.len() > limit {
                 return Err(too_large());
             }
             body.extend_from_slice(&chunk);

@@ -13,6 +13,7 @@ mod engine;
 mod entra;
 mod ext_authz;
 mod features;
+mod fetch;
 mod grpc;
 mod keys;
 mod pem;

@@ -527,7 +527,15 @@ impl InProcess {
 
     /// Writes `config` (YAML) to a temp file and serves it on a free loopback port.
     pub async fn start(config: &str) -> Self {
+        Self::start_with_files(config, &[]).await
+    }
+
+    /// Like [`InProcess::start`], with more files (name, content) beside the configuration.
+    pub async fn start_with_files(config: &str, files: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        for (name, content) in files {
+            std::fs::write(dir.path().join(name), content).expect("write a file");
+        }
         let path = dir.path().join("tokengate.yaml");
         std::fs::write(&path, config).expect("write config");
         let mut config = tokengate::Config::load(&path).unwrap_or_else(|errors| panic!("{errors}"));
