@@ -17,6 +17,7 @@ use tonic_health::ServingStatus;
 use tonic_health::server::HealthReporter;
 
 use crate::config::Config;
+use crate::config::limits::LimitSettings;
 use crate::keys::fetch::{FetchError, Fetcher};
 use crate::net;
 use crate::ops::grpc_metrics::{GrpcMetricsLayer, ServedService};
@@ -28,6 +29,7 @@ use crate::runtime::{self, Overrides, Runtime};
 use crate::transport::ext_authz::{self, ExtAuthzService};
 use crate::transport::forward_auth;
 use crate::transport::grpc::ValidatorService;
+use crate::transport::shed::{InFlight, ShedLayer};
 
 /// How long in-flight requests may drain after shutdown begins before the server exits anyway
 /// (idle HTTP/2 connections of gateways would otherwise hold it open).
@@ -38,9 +40,6 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 const STREAM_WINDOW: u32 = 1 << 20;
 /// See [`STREAM_WINDOW`]; shared by all streams of one connection.
 const CONNECTION_WINDOW: u32 = 4 << 20;
-/// Concurrent streams one client connection may open: a gateway multiplexes many requests on a
-/// few connections, so this is well above any in-flight count it needs, but bounded.
-const MAX_CONCURRENT_STREAMS: u32 = 1024;
 /// HTTP/2 PINGs on idle connections find dead peers (a gateway that vanished without a FIN).
 const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
 /// How long a PING may go unanswered before the connection is closed.
@@ -96,17 +95,20 @@ pub async fn serve(
         .transpose()?;
     let metrics_listen = config.metrics_listen;
     let forward_auth_listen = config.ext_authz.forward_auth_listen;
+    let limits = config.limits;
+    let in_flight = InFlight::new(limits.max_in_flight);
     let grace = config.refresh.startup_grace;
     let runtime = Runtime::start(config, path, overrides, Fetcher::new()?);
     let readiness = Readiness::new(runtime.clone(), grace);
     if let (Some(address), Some(handle)) = (metrics_listen, metrics_handle) {
-        spawn_admin(address, handle, readiness.clone()).await?;
+        spawn_admin(address, handle, readiness.clone(), limits).await?;
     }
     if let Some(address) = forward_auth_listen {
         let auth_listener = bind_to(address).await?;
         let bound = auth_listener.local_addr().unwrap_or(address);
         tracing::info!(address = %bound, "forward-auth listening");
-        tokio::spawn(forward_auth::serve(auth_listener, runtime.clone()));
+        let auth = forward_auth::serve(auth_listener, runtime.clone(), in_flight.clone(), limits);
+        tokio::spawn(auth);
     }
     let (health, health_service) = tonic_health::server::health_reporter();
     start_health(health, readiness.clone()).await;
@@ -118,8 +120,9 @@ pub async fn serve(
         readiness.stop();
         stop_signal.notify_one();
     };
-    let server = http2_settings(tonic::transport::Server::builder())
+    let server = http2_settings(tonic::transport::Server::builder(), &limits)
         .layer(GrpcMetricsLayer::new(&served_services()))
+        .layer(ShedLayer::new(in_flight))
         .add_service(health_service)
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
@@ -127,7 +130,7 @@ pub async fn serve(
             runtime.clone(),
         )))
         .add_service(AuthorizationServer::new(ExtAuthzService::new(runtime)))
-        .serve_with_incoming_shutdown(net::incoming(listener), graceful);
+        .serve_with_incoming_shutdown(net::incoming_within(listener, limits), graceful);
     tokio::select! {
         result = server => result?,
         () = async {
@@ -178,11 +181,12 @@ async fn spawn_admin(
     address: SocketAddr,
     handle: PrometheusHandle,
     readiness: Readiness,
+    limits: LimitSettings,
 ) -> Result<(), ServeError> {
     let listener = bind_to(address).await?;
     let bound = listener.local_addr().unwrap_or(address);
     tracing::info!(address = %bound, "metrics and probes listening");
-    tokio::spawn(admin::serve(listener, handle, readiness));
+    tokio::spawn(admin::serve(listener, handle, readiness, limits));
     Ok(())
 }
 
@@ -200,12 +204,16 @@ async fn start_health(health: HealthReporter, readiness: Readiness) {
 /// The gRPC server's HTTP/2 settings, chosen deliberately rather than left to defaults (see the
 /// constants). `TCP_NODELAY` is set on accepted sockets by [`net::incoming`], since
 /// tonic ignores its own setting for a listener it is handed.
-fn http2_settings(builder: tonic::transport::Server) -> tonic::transport::Server {
+fn http2_settings(
+    builder: tonic::transport::Server,
+    limits: &LimitSettings,
+) -> tonic::transport::Server {
     builder
+        .timeout(limits.request_timeout)
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         .http2_adaptive_window(Some(false))
-        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .max_concurrent_streams(limits.max_streams_per_connection)
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
 }

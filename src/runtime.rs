@@ -186,8 +186,11 @@ impl Runtime {
         let current = self.snapshot();
         if config.listen != current.config.listen
             || config.metrics_listen != current.config.metrics_listen
+            || config.limits != current.config.limits
         {
-            tracing::warn!("listen and metrics_listen changes take effect only after a restart");
+            tracing::warn!(
+                "listen, metrics_listen and limits changes take effect only after a restart"
+            );
         }
         let previous = current.registry();
         let (registry, fresh) = Registry::rebuild(&config, Some(previous), clock::now());

@@ -84,6 +84,7 @@ impl Checker {
             &mut ignored,
         );
         let ext_authz = self.ext_authz(&raw.ext_authz);
+        let limits = self.limits(&raw.limits);
         let cache = self.cache(&raw.cache);
         if raw.tenants.is_empty() {
             self.error(0, "tenants", "at least one tenant is needed");
@@ -114,6 +115,7 @@ impl Checker {
             max_batch_size,
             refresh,
             fetch,
+            limits,
             ext_authz,
             cache,
             files: std::mem::take(&mut self.files),

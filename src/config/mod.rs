@@ -25,6 +25,7 @@ mod entra;
 mod error;
 pub(crate) mod fetch;
 pub(crate) mod issuers;
+pub(crate) mod limits;
 mod pem;
 mod preset;
 mod raw;

@@ -7,6 +7,7 @@ use serde_saphyr::Spanned;
 use super::cache::RawCache;
 use super::entra::EntraKind;
 use super::fetch::RawFetch;
+use super::limits::RawLimits;
 use super::refresh::RawRefresh;
 use super::spec::GatewayMode;
 
@@ -37,6 +38,8 @@ pub(super) struct RawConfig {
     pub(super) refresh: RawRefresh,
     #[serde(default)]
     pub(super) fetch: RawFetch,
+    #[serde(default)]
+    pub(super) limits: RawLimits,
     #[serde(default)]
     pub(super) ext_authz: RawExtAuthz,
     #[serde(default)]

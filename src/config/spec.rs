@@ -12,6 +12,7 @@ use url::Url;
 
 use super::cache::CacheSettings;
 use super::fetch::FetchSettings;
+use super::limits::LimitSettings;
 use super::refresh::RefreshSettings;
 
 /// Where a tenant's keys come from.
@@ -110,6 +111,8 @@ pub struct Config {
     pub refresh: RefreshSettings,
     /// The top-level fetch settings (each tenant has its merged copy).
     pub fetch: FetchSettings,
+    /// Bounds on requests, connections and time (read at start-up).
+    pub limits: LimitSettings,
     /// How the Envoy `ext_authz` service finds tokens and passes claims on.
     pub ext_authz: ExtAuthzSettings,
     /// The verified-token cache.

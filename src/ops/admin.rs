@@ -16,13 +16,19 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 
 use crate::clock;
+use crate::config::limits::LimitSettings;
 use crate::net;
 use crate::ops::debug::{TenantView, TenantsView};
 use crate::ops::health::Readiness;
 
 /// Serves `/metrics`, `/healthz` (the process is up) and `/readyz` (see [`Readiness`]) for
 /// probes and scrapers that do not speak gRPC.
-pub(crate) async fn serve(listener: TcpListener, metrics: PrometheusHandle, readiness: Readiness) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    metrics: PrometheusHandle,
+    readiness: Readiness,
+    limits: LimitSettings,
+) {
     let upkeep = metrics.clone();
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(Duration::from_secs(5));
@@ -90,9 +96,7 @@ pub(crate) async fn serve(listener: TcpListener, metrics: PrometheusHandle, read
             ),
         )
         .with_state((metrics, readiness));
-    if let Err(error) = axum::serve(net::http_listener(listener), app).await {
-        tracing::error!(%error, "the metrics listener failed");
-    }
+    net::serve_http(listener, "admin", &limits, app).await;
 }
 
 /// The answer of `/debug/…` with `admin: false`.

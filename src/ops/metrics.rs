@@ -59,7 +59,27 @@ pub(crate) fn install() -> Result<PrometheusHandle, BuildError> {
     Ok(handle)
 }
 
+/// Counts a request or connection refused by a limit (`connections`, `in_flight`).
+pub(crate) fn shed(reason: &'static str) {
+    metrics::counter!("tokengate_shed_total", "reason" => reason).increment(1);
+}
+
 fn describe() {
+    metrics::describe_counter!(
+        "tokengate_shed_total",
+        Unit::Count,
+        "Requests answered at once with RESOURCE_EXHAUSTED or 503 (reason in_flight), and connections closed when accepted (reason connections), by the limits block."
+    );
+    metrics::describe_gauge!(
+        "tokengate_requests_in_flight",
+        Unit::Count,
+        "Requests being handled now, gRPC and forward-auth (health checks excepted)."
+    );
+    metrics::describe_gauge!(
+        "tokengate_connections_open",
+        Unit::Count,
+        "Open connections, by listener (grpc, forward_auth, admin)."
+    );
     metrics::describe_counter!(
         "tokengate_issuer_conflicts_total",
         Unit::Count,

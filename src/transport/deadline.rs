@@ -10,6 +10,15 @@ pub(crate) fn of(metadata: &tonic::metadata::MetadataMap) -> Option<Duration> {
     parse(metadata.get("grpc-timeout")?.to_str().ok()?)
 }
 
+/// The time a request may take: the caller's deadline, and at most `request_timeout` (the
+/// server ends the request then, so waits on its path must end before).
+pub(crate) fn within(
+    metadata: &tonic::metadata::MetadataMap,
+    request_timeout: Duration,
+) -> Duration {
+    of(metadata).map_or(request_timeout, |deadline| deadline.min(request_timeout))
+}
+
 /// Parses a `grpc-timeout` value; at most 8 digits, as the protocol allows.
 fn parse(value: &str) -> Option<Duration> {
     let split = value.len().checked_sub(1)?;

@@ -54,10 +54,11 @@ impl Authorization for ExtAuthzService {
         &self,
         request: Request<CheckRequest>,
     ) -> Result<Response<CheckResponse>, Status> {
-        let budget = deadline::of(request.metadata());
-        let request = request.into_inner();
         // One snapshot: the settings and the tenants of the same configuration.
         let snapshot = self.runtime.snapshot();
+        let timeout = snapshot.config.limits.request_timeout;
+        let budget = Some(deadline::within(request.metadata(), timeout));
+        let request = request.into_inner();
         let empty = HashMap::new();
         let headers = request.get_client_headers().unwrap_or(&empty);
         let attributes = request.attributes.as_ref();

@@ -18,28 +18,48 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tokio::net::TcpListener;
 
+use crate::config::limits::LimitSettings;
 use crate::net;
 use crate::runtime::Runtime;
 use crate::transport::gateway::{
     Decision, GatewayRequest, TokenSources, authorize, find_token, split_list, warn_unavailable,
 };
+use crate::transport::shed::InFlight;
 
 /// The header of a denial that names its reason code, with `forward_auth_reason_header: true`.
 const REASON_HEADER: HeaderName = HeaderName::from_static("x-tokengate-reason");
 
-/// Serves `/auth` on `listener` until the process ends.
-pub(crate) async fn serve(listener: TcpListener, runtime: Arc<Runtime>) {
-    let app = Router::new().route("/auth", get(auth)).with_state(runtime);
-    if let Err(error) = axum::serve(net::http_listener(listener), app).await {
-        tracing::error!(%error, "the forward-auth listener failed");
-    }
+/// Serves `/auth` on `listener` until the process ends; a request over `in_flight`'s bound is
+/// answered 503 with `Retry-After` at once.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    runtime: Arc<Runtime>,
+    in_flight: InFlight,
+    limits: LimitSettings,
+) {
+    let app = Router::new()
+        .route("/auth", get(auth))
+        .with_state((runtime, in_flight));
+    net::serve_http(listener, "forward_auth", &limits, app).await;
 }
 
 async fn auth(
-    State(runtime): State<Arc<Runtime>>,
+    State((runtime, in_flight)): State<(Arc<Runtime>, InFlight)>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
+    let Some(_entered) = in_flight.try_enter() else {
+        let mut response = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "tokengate is handling max_in_flight requests already; retry shortly\n",
+        )
+            .into_response();
+        response.headers_mut().insert(
+            axum::http::header::RETRY_AFTER,
+            HeaderValue::from_static("1"),
+        );
+        return response;
+    };
     // One snapshot: the settings and the tenants of the same configuration.
     let snapshot = runtime.snapshot();
     let settings = &snapshot.config.ext_authz;

@@ -40,6 +40,11 @@ impl ValidatorService {
         }
     }
 
+    /// The server's `limits.request_timeout`.
+    fn request_timeout(&self) -> std::time::Duration {
+        self.runtime.snapshot().config.limits.request_timeout
+    }
+
     fn validator(&self) -> Arc<Validator> {
         self.runtime.snapshot().validator.clone()
     }
@@ -114,7 +119,7 @@ impl TokenValidator for ValidatorService {
         &self,
         request: Request<pb::ValidateTokenRequest>,
     ) -> Result<Response<pb::ValidateTokenResponse>, Status> {
-        let budget = deadline::of(request.metadata());
+        let budget = Some(deadline::within(request.metadata(), self.request_timeout()));
         Ok(Response::new(
             self.answer(request.into_inner(), budget).await,
         ))
@@ -124,7 +129,7 @@ impl TokenValidator for ValidatorService {
         &self,
         request: Request<pb::ValidateBatchRequest>,
     ) -> Result<Response<pb::ValidateBatchResponse>, Status> {
-        let budget = deadline::of(request.metadata());
+        let budget = Some(deadline::within(request.metadata(), self.request_timeout()));
         let requests = request.into_inner().requests;
         let validator = self.validator();
         if requests.len() > validator.max_batch_size() {

@@ -12,4 +12,5 @@ pub(crate) mod forward_auth;
 pub(crate) mod gateway;
 pub(crate) mod grpc;
 pub(crate) mod report;
+pub(crate) mod shed;
 pub(crate) mod status;

@@ -16,6 +16,7 @@ mod features;
 mod fetch;
 mod grpc;
 mod keys;
+mod limits;
 mod pem;
 mod properties;
 mod refresh;
