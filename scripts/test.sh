@@ -52,6 +52,9 @@ cargo test --locked --features aws-lc --lib 2>&1 | tee -a "$log"
 cargo test --locked --features aws-lc --test it -- engine:: wycheproof:: crypto_vectors:: keys:: \
   properties:: cache:: 2>&1 | tee -a "$log"
 
+step "fuzzing: each core fuzz target for 15 s from its seeds (needs a nightly toolchain; skipped, and said so, without one)"
+./scripts/fuzz.sh 15 2>&1 | tee -a "$log"
+
 step "deploy/, operations and gateways, against real tools (Prometheus, Envoy, nginx, promtool, kubernetes-validate, hadolint)"
 cargo build --locked --bin tokengate --example load
 deploy_status=0
@@ -60,5 +63,6 @@ deploy_status=0
 step "summary"
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
      /^deploy: [0-9]+ passed, [0-9]+ failed$/ { passed += $2; failed += $4 }
+     /^fuzz: [0-9]+ passed, [0-9]+ failed/ { passed += $2; failed += $4 }
      END { printf "%d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
 exit "$deploy_status"

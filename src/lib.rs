@@ -29,6 +29,8 @@ mod clock;
 mod config;
 mod demo;
 mod diagnose;
+#[doc(hidden)]
+pub mod fuzzing;
 mod keys;
 mod net;
 mod ops;

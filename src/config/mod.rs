@@ -26,7 +26,7 @@ mod error;
 pub(crate) mod fetch;
 pub(crate) mod issuers;
 pub(crate) mod limits;
-mod pem;
+pub(crate) mod pem;
 mod preset;
 mod raw;
 mod refresh;

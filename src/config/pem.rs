@@ -21,7 +21,7 @@ const ED25519: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.101.112");
 
 /// One PEM text (one or more blocks) and what is written beside it.
 #[derive(Debug)]
-pub(super) struct PemEntry<'a> {
+pub(crate) struct PemEntry<'a> {
     /// The PEM text.
     pub pem: &'a str,
     /// The `kid` of its key (of every key, if it holds several); a certificate's default is
@@ -32,7 +32,7 @@ pub(super) struct PemEntry<'a> {
 }
 
 /// The JWKS document of the keys in `entries`, or why a block could not be read.
-pub(super) fn jwks_of(entries: &[PemEntry<'_>]) -> Result<Vec<u8>, String> {
+pub(crate) fn jwks_of(entries: &[PemEntry<'_>]) -> Result<Vec<u8>, String> {
     let mut keys = Vec::new();
     for entry in entries {
         let blocks = pem::parse_many(entry.pem).map_err(|error| format!("not PEM: {error}"))?;

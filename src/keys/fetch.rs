@@ -154,7 +154,7 @@ impl FetchError {
 /// Whether a discovered `jwks_uri` may be fetched: https, or plain http when the tenant allows
 /// it, or between loopback URLs when the discovery URL itself is loopback (a remote document
 /// never points the fetcher at a local port).
-fn jwks_uri_allowed(allow_insecure_http: bool, discovery: &Url, jwks: &Url) -> bool {
+pub(crate) fn jwks_uri_allowed(allow_insecure_http: bool, discovery: &Url, jwks: &Url) -> bool {
     match jwks.scheme() {
         "https" => true,
         "http" => allow_insecure_http || (is_loopback(jwks) && is_loopback(discovery)),
@@ -216,10 +216,11 @@ pub(crate) fn check_discovered_issuer(
     Ok(())
 }
 
+/// What a discovery document must hold for tokengate.
 #[derive(Deserialize)]
-struct DiscoveryDocument {
-    issuer: String,
-    jwks_uri: String,
+pub(crate) struct DiscoveryDocument {
+    pub(crate) issuer: String,
+    pub(crate) jwks_uri: String,
 }
 
 /// Fetches discovery documents and key sets, with one HTTP client per set of fetch settings
