@@ -26,10 +26,12 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, Sleep};
 use tokio_stream::Stream;
-use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::config::limits::LimitSettings;
 use crate::ops::metrics::shed;
+
+/// How long a listener waits after a failed accept before it tries again.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 /// Sets the options every accepted connection gets. A failure is logged, never fatal: the
 /// connection still works, only slower.
@@ -68,13 +70,14 @@ impl ConnectionCount {
             shed("connections");
             return None;
         }
-        self.gauge.set(open as f64);
+        self.gauge.increment(1.0);
         prepare(&stream);
         Some(Guarded {
             stream,
             _slot: Slot(self.clone()),
             idle: Box::pin(tokio::time::sleep(self.idle_timeout)),
             idle_timeout: self.idle_timeout,
+            last_active: Instant::now(),
         })
     }
 }
@@ -85,18 +88,22 @@ struct Slot(ConnectionCount);
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let open = self.0.open.fetch_sub(1, Ordering::AcqRel).saturating_sub(1);
-        self.0.gauge.set(open as f64);
+        self.0.open.fetch_sub(1, Ordering::AcqRel);
+        self.0.gauge.decrement(1.0);
     }
 }
 
 /// An accepted connection: counted while open, closed when idle for too long.
+///
+/// Traffic only notes the time; the idle timer is re-armed when it fires and finds traffic
+/// since, so a busy connection costs a clock read per read or write, not a timer update.
 #[derive(Debug)]
 pub struct Guarded {
     stream: TcpStream,
     _slot: Slot,
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
+    last_active: Instant,
 }
 
 impl Guarded {
@@ -107,13 +114,23 @@ impl Guarded {
 
     /// Traffic: the connection is not idle.
     fn active(&mut self) {
-        let deadline = Instant::now() + self.idle_timeout;
-        self.idle.as_mut().reset(deadline);
+        self.last_active = Instant::now();
     }
 
     /// Whether the connection has been idle for `idle_timeout` (registers the wake-up if not).
     fn idle_expired(&mut self, context: &mut Context<'_>) -> bool {
-        self.idle.as_mut().poll(context).is_ready()
+        loop {
+            if self.idle.as_mut().poll(context).is_pending() {
+                return false;
+            }
+            let deadline = self.last_active + self.idle_timeout;
+            if deadline <= Instant::now() {
+                return true;
+            }
+            // Traffic since the timer was armed: arm it for the new deadline, and poll again
+            // to register the wake-up.
+            self.idle.as_mut().reset(deadline);
+        }
     }
 }
 
@@ -180,15 +197,27 @@ pub fn incoming(listener: TcpListener) -> impl Stream<Item = io::Result<Guarded>
 }
 
 /// The accepted connections of a gRPC listener, prepared and bounded by `limits`.
+/// A failed accept (out of file descriptors, say) is logged and retried after a pause rather
+/// than in a busy loop.
 pub(crate) fn incoming_within(
     listener: TcpListener,
     limits: LimitSettings,
 ) -> impl Stream<Item = io::Result<Guarded>> {
-    use tokio_stream::StreamExt as _;
     let count = ConnectionCount::new("grpc", &limits);
-    TcpListenerStream::new(listener).filter_map(move |accepted| match accepted {
-        Ok(stream) => count.admit(stream).map(Ok),
-        Err(error) => Some(Err(error)),
+    futures_util::stream::unfold((listener, count), |(listener, count)| async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    if let Some(connection) = count.admit(stream) {
+                        return Some((Ok(connection), (listener, count)));
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, listener = "grpc", "cannot accept a connection");
+                    tokio::time::sleep(ACCEPT_RETRY).await;
+                }
+            }
+        }
     })
 }
 
@@ -209,7 +238,7 @@ pub(crate) async fn serve_http(
             Err(error) => {
                 // Out of file descriptors, say: wait a little rather than spin.
                 tracing::warn!(%error, listener = name, "cannot accept a connection");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(ACCEPT_RETRY).await;
                 continue;
             }
         };
@@ -294,6 +323,44 @@ mod tests {
             count.admit(stream).is_some(),
             "a closed connection frees its place"
         );
+    }
+
+    #[tokio::test]
+    async fn traffic_keeps_a_connection_open_past_the_idle_timeout() {
+        use tokio::io::AsyncWriteExt as _;
+        let (listener, address) = bound().await;
+        let count = ConnectionCount::new("test", &limits(8, Duration::from_millis(300)));
+        let mut client = TcpStream::connect(address).await.expect("connect");
+        let (stream, _) = listener.accept().await.expect("accepted");
+        let mut connection = count.admit(stream).expect("admitted");
+        let writer = tokio::spawn(async move {
+            for _ in 0..10 {
+                client.write_all(b"x").await.expect("write");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            client
+        });
+        let mut buf = [0; 16];
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(900) {
+            let read = connection.read(&mut buf).await;
+            assert!(
+                read.is_ok_and(|n| n > 0),
+                "closed while the peer was sending"
+            );
+        }
+        let _client = writer.await.expect("writer");
+        // What was sent is read; then, with the peer silent but connected, the idle timeout.
+        loop {
+            match connection.read(&mut buf).await {
+                Ok(0) => panic!("an end of stream instead of the idle timeout"),
+                Ok(_) => {}
+                Err(error) => {
+                    assert_eq!(error.kind(), io::ErrorKind::TimedOut);
+                    break;
+                }
+            }
+        }
     }
 
     #[tokio::test]

@@ -113,6 +113,17 @@ impl Checker {
                 None => {}
             }
         }
+        if limits.idle_timeout <= limits.request_timeout {
+            let line = raw
+                .idle_timeout
+                .as_ref()
+                .map_or(0, |value| value.referenced.line());
+            self.error(
+                line,
+                "limits.idle_timeout",
+                "must be longer than request_timeout, or a connection could be closed under a request in progress",
+            );
+        }
         limits
     }
 }

@@ -39,6 +39,12 @@ pub(crate) fn jwks_of(entries: &[PemEntry<'_>]) -> Result<Vec<u8>, String> {
         if blocks.is_empty() {
             return Err("holds no PEM block".to_owned());
         }
+        if entry.kid.is_some() && blocks.len() > 1 {
+            return Err(format!(
+                "a kid names one key, but this entry holds {} PEM blocks: give each key an entry of its own",
+                blocks.len()
+            ));
+        }
         for block in blocks {
             let mut jwk = jwk_of(block.tag(), block.contents())?;
             if let Some(kid) = entry.kid {

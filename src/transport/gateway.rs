@@ -136,8 +136,11 @@ impl Decision {
 
 /// Decides one gateway request on one snapshot: no token, a bad token, a valid token that misses
 /// a route requirement, or an allow with the headers to set.
-/// In report-only mode (the route's, else the tenant's), a denial becomes an allow that says
-/// what it would have been.
+/// In report-only mode (the route's, else that of the tenant the route is bound to), a denial
+/// becomes an allow that says what it would have been.
+///
+/// A tenant's own `mode` applies only on routes bound to it: on a route that chooses the tenant
+/// by the token's issuer, a forged token would choose it, and with it the mode.
 pub(crate) async fn authorize(
     snapshot: &Snapshot,
     request: &GatewayRequest<'_>,
@@ -145,12 +148,16 @@ pub(crate) async fn authorize(
 ) -> Decision {
     let (decision, judge) = enforce(snapshot, request, budget).await;
     let settings = &snapshot.config.ext_authz;
-    let route_tenant = || snapshot.registry().get(request.tenant).cloned();
-    let tenant = judge.or_else(route_tenant);
-    let tenant_mode = tenant.as_ref().map(|tenant| tenant.spec().mode);
-    match request.mode.or(tenant_mode).unwrap_or_default() {
+    let bound = (!request.tenant.is_empty())
+        .then(|| snapshot.registry().get(request.tenant).cloned())
+        .flatten();
+    let bound_mode = bound.as_ref().map(|tenant| tenant.spec().mode);
+    match request.mode.or(bound_mode).unwrap_or_default() {
         GatewayMode::Enforce => decision,
-        GatewayMode::Report => report::unless_allowed(settings, decision, tenant.as_deref()),
+        GatewayMode::Report => {
+            let tenant = bound.or(judge);
+            report::unless_allowed(settings, decision, tenant.as_deref())
+        }
     }
 }
 

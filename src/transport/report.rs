@@ -1,4 +1,5 @@
-//! Report-only mode for gateways (`mode: report` on a tenant, or as a route setting): a request
+//! Report-only mode for gateways (`mode: report` on a tenant, for routes bound to it, or as a
+//! route setting): a request
 //! that would be denied is let through, marked `x-tokengate-would-deny: <code>` for the
 //! upstream, counted (`tokengate_report_only_total{tenant,reason}`) and logged at info. Valid
 //! tokens behave as in enforce mode, and the gRPC `TokenValidator` API always tells the truth.
@@ -46,7 +47,8 @@ pub(crate) fn unless_allowed(
             .into_iter()
             .filter(|header| header != WOULD_DENY_HEADER)
             .collect(),
-        tenant: tenant_id.to_owned(),
+        // No tenant vouched for this request: nothing downstream may read one.
+        tenant: String::new(),
         accepted: None,
         would_deny: Some(code),
     }

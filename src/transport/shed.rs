@@ -1,8 +1,9 @@
 //! Load shedding: at most `limits.max_in_flight` requests are handled at once, over gRPC and
 //! forward-auth together. One more is answered at once (`RESOURCE_EXHAUSTED`, or 503 with
 //! `Retry-After`), never queued, and counted in `tokengate_shed_total{reason="in_flight"}`;
-//! `tokengate_requests_in_flight` shows the count. Health checks are never shed, so that an
-//! overloaded server is seen as busy, not dead.
+//! `tokengate_requests_in_flight` shows the count. A request holds its place until its response
+//! body ends (a stream, until it closes). Health checks are never shed, so that an overloaded
+//! server is seen as busy, not dead.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -22,7 +23,6 @@ const HEALTH: &str = "/grpc.health.v1.Health/";
 #[derive(Clone, Debug)]
 pub(crate) struct InFlight {
     permits: Arc<Semaphore>,
-    max: usize,
     gauge: Gauge,
 }
 
@@ -35,9 +35,7 @@ pub(crate) struct Entered {
 
 impl Drop for Entered {
     fn drop(&mut self) {
-        // The permit is given back after this body runs, so count it as gone already.
-        let held = self.in_flight.max - self.in_flight.permits.available_permits();
-        self.in_flight.gauge.set(held.saturating_sub(1) as f64);
+        self.in_flight.gauge.decrement(1.0);
     }
 }
 
@@ -46,7 +44,6 @@ impl InFlight {
     pub(crate) fn new(max: usize) -> Self {
         Self {
             permits: Arc::new(Semaphore::new(max)),
-            max,
             gauge: metrics::gauge!("tokengate_requests_in_flight"),
         }
     }
@@ -57,8 +54,7 @@ impl InFlight {
             shed("in_flight");
             return None;
         };
-        let held = self.max - self.permits.available_permits();
-        self.gauge.set(held as f64);
+        self.gauge.increment(1.0);
         Some(Entered {
             _permit: permit,
             in_flight: self.clone(),
@@ -103,7 +99,7 @@ where
     S::Future: Send + 'static,
     ResponseBody: Default + Send + 'static,
 {
-    type Response = S::Response;
+    type Response = http::Response<HeldBody<ResponseBody>>;
     type Error = S::Error;
     type Future =
         Pin<Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>>;
@@ -114,20 +110,65 @@ where
 
     fn call(&mut self, request: http::Request<RequestBody>) -> Self::Future {
         if request.uri().path().starts_with(HEALTH) {
-            return Box::pin(self.inner.call(request));
+            let future = self.inner.call(request);
+            return Box::pin(async move { Ok(future.await?.map(HeldBody::free)) });
         }
         let Some(entered) = self.in_flight.try_enter() else {
             let status = tonic::Status::resource_exhausted(
                 "tokengate is handling max_in_flight requests already; retry shortly",
             );
-            let response = status.into_http::<ResponseBody>();
+            let response = status.into_http::<ResponseBody>().map(HeldBody::free);
             return Box::pin(async move { Ok(response) });
         };
         let future = self.inner.call(request);
         Box::pin(async move {
-            let response = future.await;
-            drop(entered);
-            response
+            let response = future.await?;
+            Ok(response.map(|body| HeldBody {
+                inner: body,
+                entered: Some(entered),
+            }))
         })
+    }
+}
+
+/// A response body that holds its request's place until it ends (or is dropped).
+#[derive(Debug)]
+pub(crate) struct HeldBody<B> {
+    inner: B,
+    entered: Option<Entered>,
+}
+
+impl<B> HeldBody<B> {
+    /// A body that holds no place (a shed answer, a health check).
+    fn free(inner: B) -> Self {
+        Self {
+            inner,
+            entered: None,
+        }
+    }
+}
+
+impl<B: http_body::Body + Unpin> http_body::Body for HeldBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        context: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = self.get_mut();
+        let frame = Pin::new(&mut this.inner).poll_frame(context);
+        if matches!(frame, Poll::Ready(None)) {
+            this.entered = None;
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }

@@ -136,7 +136,8 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
 
 #[tokio::test]
 async fn connections_over_the_bound_half_sent_and_idle_ones_are_closed() {
-    let limits = "max_connections: 2, idle_timeout: 1s, header_read_timeout: 1s";
+    let limits =
+        "max_connections: 2, idle_timeout: 2s, header_read_timeout: 1s, request_timeout: 1s";
     let (server, _idp, _) = slow_server(limits, Duration::ZERO).await;
     let forward = address_of(&server, "forward-auth listening");
 
@@ -160,13 +161,13 @@ async fn connections_over_the_bound_half_sent_and_idle_ones_are_closed() {
         "half-sent request"
     );
     assert!(
-        closed_within(&mut second, Duration::from_secs(3)).await,
+        closed_within(&mut second, Duration::from_secs(4)).await,
         "idle connection"
     );
     // So is an idle gRPC connection that never sends its preface.
     let mut grpc = TcpStream::connect(server.address).await.expect("connect");
     assert!(
-        closed_within(&mut grpc, Duration::from_secs(3)).await,
+        closed_within(&mut grpc, Duration::from_secs(4)).await,
         "idle gRPC connection"
     );
     // The places are free again: the server still answers.
@@ -184,7 +185,7 @@ fn limits_are_checked_with_their_line() {
     let path = dir.path().join("tokengate.yaml");
     std::fs::write(
         &path,
-        "limits:\n  max_in_flight: 0\n  request_timeout: 0s\n  idle_timeout: soon\ntenants:\n  - id: a\n    issuers: [x]\n    audiences: [x]\n    jwks_uri: \"https://x\"\n",
+        "limits:\n  max_in_flight: 0\n  request_timeout: 0s\n  idle_timeout: soon\n  header_read_timeout: 2h\ntenants:\n  - id: a\n    issuers: [x]\n    audiences: [x]\n    jwks_uri: \"https://x\"\n",
     )
     .expect("write");
     let output = std::process::Command::new(support::binary())
@@ -198,10 +199,55 @@ fn limits_are_checked_with_their_line() {
         ":2: limits.max_in_flight: must be between 1 and",
         ":3: limits.request_timeout: must be longer than 0s",
         ":4: limits.idle_timeout:",
+        ":5: limits.header_read_timeout: must be longer than 0s and at most 1h",
     ] {
         assert!(
             stderr.contains(expected),
             "missing {expected:?} in:\n{stderr}"
         );
     }
+}
+
+#[tokio::test]
+async fn an_open_stream_holds_its_place_until_it_closes() {
+    let (server, idp, key) = slow_server("max_in_flight: 1", Duration::ZERO).await;
+    let good = key.sign(&claims(&idp.issuer(), ISSUER_AUDIENCE, now()));
+    let mut streaming = server.client().await;
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    sender
+        .send(support::request(&good, ""))
+        .await
+        .expect("send");
+    let mut answers = streaming
+        .validate_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await
+        .expect("stream")
+        .into_inner();
+    let first = answers.message().await.expect("answer").expect("one");
+    assert!(first.valid);
+    // While the stream is open, it holds the one place.
+    let mut client = server.client().await;
+    let shed = client
+        .validate_token(support::request(&good, ""))
+        .await
+        .expect_err("shed while the stream is open");
+    assert_eq!(shed.code(), tonic::Code::ResourceExhausted);
+    drop(sender);
+    assert!(answers.message().await.expect("end").is_none());
+    let mut served = false;
+    for _ in 0..50 {
+        if client
+            .validate_token(support::request(&good, ""))
+            .await
+            .is_ok()
+        {
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        served,
+        "the place was not given back when the stream closed"
+    );
 }

@@ -120,10 +120,12 @@ async fn report_only_mode_lets_denials_through_marked_and_counted() {
         .expect("connect");
     let expired = |key: &TestKey, issuer: &str| key.sign(&claims(issuer, AUDIENCE, now() - 7200));
 
-    // A tenant in report mode: an expired token passes, marked, without claim headers.
+    // A tenant in report mode, on a route bound to it: an expired token passes, marked,
+    // without claim headers, and no tenant vouches for it in the metadata.
+    let bound = [("tenant", "trial")];
     let answer = check(
         &mut client,
-        check_request(Some(&expired(&trial_key, "https://trial.example")), &[]),
+        check_request(Some(&expired(&trial_key, "https://trial.example")), &bound),
     )
     .await;
     assert_eq!(answer.code, 0, "{answer:?}");
@@ -137,7 +139,12 @@ async fn report_only_mode_lets_denials_through_marked_and_counted() {
         "{answer:?}"
     );
     assert_eq!(answer.metadata["would_deny"], "expired");
-    assert_eq!(answer.metadata["tenant"], "trial");
+    assert_eq!(answer.metadata["tenant"], "");
+    // On a route that chooses the tenant by issuer, a forged token cannot choose report mode by
+    // naming the report tenant's issuer: it is denied.
+    let forged = orders_key.sign(&claims("https://trial.example", AUDIENCE, now()));
+    let answer = check(&mut client, check_request(Some(&forged), &[])).await;
+    assert_eq!(answer.code, 16, "{answer:?}");
     // Valid tokens behave as in enforce mode, and drop a client's own would-deny header.
     let valid = trial_key.sign(&claims("https://trial.example", AUDIENCE, now()));
     let answer = check(&mut client, check_request(Some(&valid), &[])).await;
@@ -186,7 +193,7 @@ async fn report_only_mode_lets_denials_through_marked_and_counted() {
         answer.set["x-tokengate-would-deny"], "missing_token",
         "{answer:?}"
     );
-    let enforce = [("mode", "enforce")];
+    let enforce = [("mode", "enforce"), ("tenant", "trial")];
     let answer = check(
         &mut client,
         check_request(
@@ -197,7 +204,7 @@ async fn report_only_mode_lets_denials_through_marked_and_counted() {
     .await;
     assert_eq!(answer.code, 16, "{answer:?}");
     // A mode that names no mode enforces.
-    let typo = [("mode", "reprot")];
+    let typo = [("mode", "reprot"), ("tenant", "trial")];
     let answer = check(
         &mut client,
         check_request(Some(&expired(&trial_key, "https://trial.example")), &typo),
