@@ -104,28 +104,21 @@ async fn certificates_and_public_keys_from_pem_verify_tokens() {
 #[test]
 fn pem_blocks_that_are_not_public_keys_are_configuration_errors() {
     let private = std::fs::read_to_string(data("ec-p256.pem")).expect("fixture");
+    let public = key_pair("ec-p256.pem").public_key_pem();
     let dir = tempfile::tempdir().expect("dir");
-    let path = dir.path().join("tokengate.yaml");
     let config = format!(
-        "tenants:\n  - id: a\n    issuers: [\"{ISSUER}\"]\n    audiences: [x]\n    pem: |\n{}  - id: b\n    issuers: [\"{ISSUER}\"]\n    audiences: [x]\n    pem: not pem at all\n  - id: c\n    issuers: [\"{ISSUER}\"]\n    audiences: [x]\n    pem_file: missing.pem\n",
-        indent(&private, 6)
+        "tenants:\n  - id: a\n    issuers: [\"{ISSUER}\"]\n    audiences: [x]\n    pem: |\n{}  - id: b\n    issuers: [\"{ISSUER}\"]\n    audiences: [x]\n    pem: not pem at all\n  - id: c\n    issuers: [\"{ISSUER}\"]\n    audiences: [x]\n    pem_file: missing.pem\n  - id: d\n    issuers: [\"{ISSUER}\"]\n    audiences: [x]\n    pem:\n      - kid: one\n        key: |\n{}",
+        indent(&private, 6),
+        indent(&format!("{public}{public}"), 10)
     );
-    std::fs::write(&path, config).expect("write");
-    let output = std::process::Command::new(support::binary())
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .expect("run");
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    for expected in [
-        "tenants[0].pem: a \"PRIVATE KEY\" block is neither a CERTIFICATE nor a PUBLIC KEY",
-        "tenants[1].pem:",
-        "tenants[2].pem_file: cannot read",
-    ] {
-        assert!(
-            stderr.contains(expected),
-            "missing {expected:?} in:\n{stderr}"
-        );
-    }
+    support::assert_config_refused(
+        dir.path(),
+        &config,
+        &[
+            "tenants[0].pem: a \"PRIVATE KEY\" block is neither a CERTIFICATE nor a PUBLIC KEY",
+            "tenants[1].pem:",
+            "tenants[2].pem_file: cannot read",
+            "tenants[3].pem: a kid names one key, but this entry holds 2 PEM blocks",
+        ],
+    );
 }

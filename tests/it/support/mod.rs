@@ -610,6 +610,24 @@ impl Drop for InProcess {
     }
 }
 
+/// Writes `yaml` to a configuration file in `dir`, runs `tokengate check-config` on it, expects
+/// the configuration to be refused (exit 2), and checks that the errors name each of `expected`
+/// (such as `":3: limits.request_timeout: must be"`).
+pub fn assert_config_refused(dir: &Path, yaml: &str, expected: &[&str]) {
+    let path = dir.join("tokengate.yaml");
+    std::fs::write(&path, yaml).expect("write the configuration");
+    let output = Command::new(binary())
+        .arg("check-config")
+        .arg(&path)
+        .output()
+        .expect("run check-config");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    for words in expected {
+        assert!(stderr.contains(words), "missing {words:?} in:\n{stderr}");
+    }
+}
+
 /// A loopback address with a port free a moment ago (for a listener the server binds itself).
 fn free_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
