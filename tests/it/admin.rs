@@ -31,10 +31,7 @@ async fn the_admin_view_shows_what_each_tenant_loaded_and_what_failed() {
         )
     };
     let server = support::Tokengate::start(&config(""));
-    let admin = server.wait_log("metrics and probes listening")["address"]
-        .as_str()
-        .expect("address")
-        .to_owned();
+    let admin = server.logged_address("metrics and probes listening");
     server.wait_serving().await;
     let mut view = Value::Null;
     for _ in 0..100 {

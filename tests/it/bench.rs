@@ -83,10 +83,7 @@ fn common(addr: &str, mode: &str, tokens: &str) -> Vec<String> {
 async fn every_mode_runs_and_checks_every_answer() {
     let key = TestKey::rsa_a();
     let server = Tokengate::start(&config(&key));
-    let forward_auth = server.wait_log("forward-auth listening")["address"]
-        .as_str()
-        .expect("address")
-        .to_owned();
+    let forward_auth = server.logged_address("forward-auth listening");
     server.wait_serving().await;
     let dir = tempfile::tempdir().expect("dir");
     let tokens = tokens_file(&dir, &key, "expired");

@@ -28,20 +28,6 @@ tenants:
     )
 }
 
-async fn scrape(server: &Tokengate) -> String {
-    let address = server.wait_log("metrics and probes listening")["address"]
-        .as_str()
-        .expect("address")
-        .to_owned();
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::get(format!("http://{address}/metrics"))
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("body")
-}
-
 fn cache_requests(scrape: &str, result: &str) -> f64 {
     support::series_value(
         scrape,
@@ -72,7 +58,7 @@ async fn a_repeated_token_is_answered_from_the_cache_with_the_same_verdict() {
     let by_id = judge(&mut client, &token, "orders").await;
     assert_eq!(by_id, first);
 
-    let body = scrape(&server).await;
+    let body = server.scrape().await;
     assert_eq!(cache_requests(&body, "hit"), 2.0, "{body}");
     assert_eq!(cache_requests(&body, "miss"), 2.0, "{body}");
     assert!(body.contains("tokengate_cache_entries 2"), "{body}");
@@ -145,7 +131,7 @@ async fn the_cache_can_be_turned_off() {
     for _ in 0..3 {
         assert!(judge(&mut client, &token, "").await.valid);
     }
-    let body = scrape(&server).await;
+    let body = server.scrape().await;
     assert!(!body.contains("tokengate_cache_requests_total{"), "{body}");
 }
 

@@ -6,45 +6,14 @@ use crate::support;
 
 use std::collections::HashMap;
 
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
-    HttpRequest, Request as AttributeRequest,
-};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
-use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, CheckResponse};
+use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
 use serde_json::json;
-use support::{Idp, InProcess, TestKey, Tokengate, claims, jwks, now};
+use support::{Idp, InProcess, TestKey, Tokengate, check_request, claims, jwks, now};
 use tonic::transport::Channel;
 
 const AUDIENCE: &str = "api://orders";
-
-fn check_request(
-    headers: &[(&str, &str)],
-    path: &str,
-    extensions: &[(&str, &str)],
-) -> CheckRequest {
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(AttributeRequest {
-                http: Some(HttpRequest {
-                    method: "GET".into(),
-                    path: path.into(),
-                    headers: headers
-                        .iter()
-                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                        .collect(),
-                    ..HttpRequest::default()
-                }),
-                ..AttributeRequest::default()
-            }),
-            context_extensions: extensions
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            ..AttributeContext::default()
-        }),
-    }
-}
 
 async fn check(client: &mut AuthorizationClient<Channel>, request: CheckRequest) -> CheckResponse {
     client
@@ -277,10 +246,7 @@ async fn forward_auth_answers_nginx_and_traefik_sub_requests() {
         idp.discovery_url()
     );
     let server = Tokengate::start(&config);
-    let address = server.wait_log("forward-auth listening")["address"]
-        .as_str()
-        .expect("address")
-        .to_owned();
+    let address = server.logged_address("forward-auth listening");
     server.wait_serving().await;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();

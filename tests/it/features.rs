@@ -9,12 +9,9 @@ use crate::support;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
-    HttpRequest, Request as AttributeRequest,
-};
+use envoy_types::pb::envoy::service::auth::v3::CheckRequest;
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
-use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
 use serde_json::{Value, json};
 use support::{Idp, InProcess, TestKey, Tokengate, claims, judge, jwks, now};
 use tokengate::pb;
@@ -86,24 +83,8 @@ async fn keys_from_a_jwks_file_load_relative_to_the_config_and_reload_on_change(
 }
 
 fn check_request(token: &str, extensions: &[(&str, &str)]) -> CheckRequest {
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(AttributeRequest {
-                http: Some(HttpRequest {
-                    method: "GET".into(),
-                    path: "/".into(),
-                    headers: [("authorization".to_owned(), format!("Bearer {token}"))].into(),
-                    ..HttpRequest::default()
-                }),
-                ..AttributeRequest::default()
-            }),
-            context_extensions: extensions
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            ..AttributeContext::default()
-        }),
-    }
+    let bearer = format!("Bearer {token}");
+    support::check_request(&[("authorization", &bearer)], "/", extensions)
 }
 
 #[tokio::test]
@@ -114,10 +95,7 @@ async fn route_audiences_and_array_claims_through_ext_authz_and_forward_auth() {
         jwks(&[&key])
     );
     let server = Tokengate::start(&config);
-    let forward = server.wait_log("forward-auth listening")["address"]
-        .as_str()
-        .expect("address")
-        .to_owned();
+    let forward = server.logged_address("forward-auth listening");
     let mut body = claims(ISSUER, AUDIENCE, now());
     body["roles"] = json!(["reader", "writer"]);
     let token = key.sign(&body);

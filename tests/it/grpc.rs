@@ -302,10 +302,7 @@ async fn metrics_and_probes_report_validations_by_tenant_and_reason() {
         discovery_config(&idp)
     );
     let server = Tokengate::start(&config);
-    let metrics_address = server.wait_log("metrics and probes listening")["address"]
-        .as_str()
-        .expect("address")
-        .to_owned();
+    let metrics_address = server.logged_address("metrics and probes listening");
     server.wait_serving().await;
     let mut client = server.client().await;
     let good = key.sign(&claims(&idp.issuer(), AUDIENCE, now()));

@@ -37,18 +37,10 @@ fn unknown_kid(idp: &Idp) -> String {
     stranger.sign(&claims(&idp.issuer(), ISSUER_AUDIENCE, now()))
 }
 
-fn address_of(server: &Tokengate, message: &str) -> String {
-    server.wait_log(message)["address"]
-        .as_str()
-        .expect("address")
-        .to_owned()
-}
-
 #[tokio::test]
 async fn requests_over_max_in_flight_are_shed_at_once_and_health_still_answers() {
     let (server, idp, key) = slow_server("max_in_flight: 2", Duration::from_secs(2)).await;
-    let forward = address_of(&server, "forward-auth listening");
-    let admin = address_of(&server, "metrics and probes listening");
+    let forward = server.logged_address("forward-auth listening");
     // Two requests wait for the slow refetch and hold both places.
     let mut waiting = Vec::new();
     for _ in 0..2 {
@@ -91,12 +83,7 @@ async fn requests_over_max_in_flight_are_shed_at_once_and_health_still_answers()
         assert!(!answer.valid);
     }
     assert!(judge(&mut client, &good, "").await.valid);
-    let metrics = reqwest::get(format!("http://{admin}/metrics"))
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text");
+    let metrics = server.scrape().await;
     assert!(
         metrics.contains("tokengate_shed_total{reason=\"in_flight\"} 2"),
         "{metrics}"
@@ -139,7 +126,7 @@ async fn connections_over_the_bound_half_sent_and_idle_ones_are_closed() {
     let limits =
         "max_connections: 2, idle_timeout: 2s, header_read_timeout: 1s, request_timeout: 1s";
     let (server, _idp, _) = slow_server(limits, Duration::ZERO).await;
-    let forward = address_of(&server, "forward-auth listening");
+    let forward = server.logged_address("forward-auth listening");
 
     // Two connections fit; the third is closed at once.
     let mut first = TcpStream::connect(&forward).await.expect("connect");

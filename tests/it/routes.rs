@@ -6,12 +6,9 @@ use crate::support;
 
 use std::collections::HashMap;
 
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::{
-    HttpRequest, Request as AttributeRequest,
-};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use envoy_types::pb::envoy::service::auth::v3::check_response::HttpResponse;
-use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest, CheckResponse};
+use envoy_types::pb::envoy::service::auth::v3::{CheckRequest, CheckResponse};
 use envoy_types::pb::google::protobuf::value::Kind;
 use support::{TestKey, Tokengate, claims, jwks, now};
 use tonic::transport::Channel;
@@ -28,29 +25,14 @@ fn config(orders: &TestKey, trial: &TestKey) -> String {
     )
 }
 
+/// A request to `/orders` with a spoofed claim header, and the token when there is one.
 fn check_request(token: Option<&str>, extensions: &[(&str, &str)]) -> CheckRequest {
-    let mut headers = HashMap::from([("x-jwt-sub".to_owned(), "spoofed".to_owned())]);
-    if let Some(token) = token {
-        headers.insert("authorization".to_owned(), format!("Bearer {token}"));
+    let bearer = token.map(|token| format!("Bearer {token}"));
+    let mut headers = vec![("x-jwt-sub", "spoofed")];
+    if let Some(bearer) = &bearer {
+        headers.push(("authorization", bearer));
     }
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(AttributeRequest {
-                http: Some(HttpRequest {
-                    method: "GET".into(),
-                    path: "/orders".into(),
-                    headers,
-                    ..HttpRequest::default()
-                }),
-                ..AttributeRequest::default()
-            }),
-            context_extensions: extensions
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect(),
-            ..AttributeContext::default()
-        }),
-    }
+    support::check_request(&headers, "/orders", extensions)
 }
 
 /// What a `Check` answered: the gRPC status code, headers set upstream (or on the denial),
@@ -110,10 +92,6 @@ async fn check(client: &mut AuthorizationClient<Channel>, request: CheckRequest)
 async fn report_only_mode_lets_denials_through_marked_and_counted() {
     let (orders_key, trial_key) = (TestKey::rsa_a(), TestKey::es256());
     let server = Tokengate::start(&config(&orders_key, &trial_key));
-    let admin = server.wait_log("metrics and probes listening")["address"]
-        .as_str()
-        .expect("address")
-        .to_owned();
     server.wait_serving().await;
     let mut client = AuthorizationClient::connect(server.endpoint())
         .await
@@ -213,12 +191,7 @@ async fn report_only_mode_lets_denials_through_marked_and_counted() {
     assert_eq!(answer.code, 16, "{answer:?}");
 
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let metrics = reqwest::get(format!("http://{admin}/metrics"))
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text");
+    let metrics = server.scrape().await;
     assert!(
         metrics.contains("tokengate_report_only_total{tenant=\"trial\",reason=\"expired\"} 1"),
         "{metrics}"
@@ -234,10 +207,7 @@ async fn report_only_mode_lets_denials_through_marked_and_counted() {
 async fn optional_token_routes_and_forward_auth_settings() {
     let (orders_key, trial_key) = (TestKey::rsa_a(), TestKey::es256());
     let server = Tokengate::start(&config(&orders_key, &trial_key));
-    let forward = server.wait_log("forward-auth listening")["address"]
-        .as_str()
-        .expect("address")
-        .to_owned();
+    let forward = server.logged_address("forward-auth listening");
     server.wait_serving().await;
     let mut client = AuthorizationClient::connect(server.endpoint())
         .await

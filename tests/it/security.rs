@@ -376,10 +376,7 @@ async fn forward_auth_reads_exactly_one_token_the_way_the_gateway_set_it() {
         "",
     );
     let server = support::Tokengate::start(&config);
-    let address = server.wait_log("forward-auth listening")["address"]
-        .as_str()
-        .expect("address")
-        .to_owned();
+    let address = server.logged_address("forward-auth listening");
     server.wait_serving().await;
     let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();

@@ -17,6 +17,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use envoy_types::pb::envoy::service::auth::v3::{
+    AttributeContext, CheckRequest, attribute_context,
+};
 use jsonwebtoken::{Algorithm, EncodingKey, Header, jwk::Jwk};
 use serde_json::{Value, json};
 
@@ -403,6 +406,26 @@ impl Tokengate {
         }
     }
 
+    /// The address a "... listening" log entry names (e.g. "forward-auth listening").
+    pub fn logged_address(&self, message: &str) -> String {
+        self.wait_log(message)["address"]
+            .as_str()
+            .expect("the entry names an address")
+            .to_owned()
+    }
+
+    /// The Prometheus text of the server's `/metrics` (its configuration sets `metrics_listen`).
+    pub async fn scrape(&self) -> String {
+        let address = self.logged_address("metrics and probes listening");
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        reqwest::get(format!("http://{address}/metrics"))
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("the metrics text")
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()
@@ -632,6 +655,36 @@ pub fn assert_config_refused(dir: &Path, yaml: &str, expected: &[&str]) {
 fn free_port() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("address")
+}
+
+/// An ext_authz `CheckRequest` as Envoy sends it: the request's headers and path, and the
+/// route's `context_extensions`.
+pub fn check_request(
+    headers: &[(&str, &str)],
+    path: &str,
+    extensions: &[(&str, &str)],
+) -> CheckRequest {
+    let pairs = |pairs: &[(&str, &str)]| {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    };
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(attribute_context::Request {
+                http: Some(attribute_context::HttpRequest {
+                    method: "GET".into(),
+                    path: path.into(),
+                    headers: pairs(headers),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            context_extensions: pairs(extensions),
+            ..Default::default()
+        }),
+    }
 }
 
 /// A validation request.
