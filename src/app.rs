@@ -115,9 +115,11 @@ pub async fn serve(
     tokio::spawn(runtime::watch(runtime.clone()));
     let drained = Arc::new(tokio::sync::Notify::new());
     let stop_signal = drained.clone();
+    let (stopping, stopping_streams) = tokio::sync::watch::channel(false);
     let graceful = async move {
         shutdown.await;
         readiness.stop();
+        let _ = stopping.send(true);
         stop_signal.notify_one();
     };
     let server = http2_settings(tonic::transport::Server::builder(), &limits)
@@ -128,6 +130,8 @@ pub async fn serve(
         .add_service(reflection().build_v1alpha()?)
         .add_service(TokenValidatorServer::new(ValidatorService::new(
             runtime.clone(),
+            limits.request_timeout,
+            stopping_streams,
         )))
         .add_service(AuthorizationServer::new(ExtAuthzService::new(runtime)))
         .serve_with_incoming_shutdown(net::incoming_within(listener, limits), graceful);

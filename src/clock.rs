@@ -14,3 +14,10 @@ pub(crate) fn now() -> i64 {
             i64::try_from(elapsed.as_secs()).unwrap_or(i64::MAX)
         })
 }
+
+/// A time in seconds since the epoch as RFC 3339, to the second (before the epoch: the epoch).
+pub(crate) fn rfc3339(seconds: i64) -> String {
+    let seconds = u64::try_from(seconds).unwrap_or(0);
+    let time = UNIX_EPOCH + std::time::Duration::from_secs(seconds);
+    humantime::format_rfc3339_seconds(time).to_string()
+}

@@ -68,22 +68,56 @@ pub(super) struct Tally {
     pub validations: u64,
     /// Answers whose verdict differed from the expected one.
     pub wrong: u64,
-    /// Calls that failed (an RPC error, a broken stream).
+    /// Calls that failed (an RPC error, a broken stream, a token a stream never answered).
     pub failed: u64,
+    /// Calls refused at once because the server was over a limit (`RESOURCE_EXHAUSTED`, 503).
+    pub shed: u64,
+    /// Latency of the shed answers, in nanoseconds.
+    pub shed_latency: Histogram<u64>,
     /// The first wrong or failed answer, to print.
     pub first_problem: Option<String>,
+}
+
+/// Why a call got no verdict.
+pub(super) enum Unanswered {
+    /// Refused at once: the server was over a limit (`RESOURCE_EXHAUSTED`, or HTTP 503).
+    Shed,
+    /// Anything else: an RPC error, a broken connection or stream.
+    Failed(String),
+}
+
+impl Unanswered {
+    /// The failure of a gRPC call named `what`.
+    fn rpc(what: &str, status: &tonic::Status) -> Self {
+        if status.code() == tonic::Code::ResourceExhausted {
+            Self::Shed
+        } else {
+            Self::Failed(format!("{what} failed: {status}"))
+        }
+    }
+}
+
+impl From<String> for Unanswered {
+    fn from(text: String) -> Self {
+        Self::Failed(text)
+    }
+}
+
+fn histogram() -> Histogram<u64> {
+    // 1 ns to 100 s at 3 significant digits.
+    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("constant, valid histogram bounds")
 }
 
 impl Tally {
     fn new() -> Self {
         Self {
-            // 1 ns to 100 s at 3 significant digits.
-            latency: Histogram::new_with_bounds(1, 100_000_000_000, 3)
-                .expect("constant, valid histogram bounds"),
+            latency: histogram(),
             calls: 0,
             validations: 0,
             wrong: 0,
             failed: 0,
+            shed: 0,
+            shed_latency: histogram(),
             first_problem: None,
         }
     }
@@ -92,7 +126,8 @@ impl Tally {
         self.first_problem.get_or_insert(text);
     }
 
-    fn record(&mut self, elapsed: Duration, outcome: Result<Judged, String>) {
+    fn record(&mut self, elapsed: Duration, outcome: Result<Judged, Unanswered>) {
+        let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX).max(1);
         match outcome {
             Ok(judged) => {
                 self.calls += 1;
@@ -101,10 +136,13 @@ impl Tally {
                 if let Some(first) = judged.wrong.into_iter().next() {
                     self.problem(first);
                 }
-                let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-                let _ = self.latency.record(nanos.max(1));
+                let _ = self.latency.record(nanos);
             }
-            Err(error) => {
+            Err(Unanswered::Shed) => {
+                self.shed += 1;
+                let _ = self.shed_latency.record(nanos);
+            }
+            Err(Unanswered::Failed(error)) => {
                 self.failed += 1;
                 self.problem(error);
             }
@@ -117,6 +155,8 @@ impl Tally {
         self.validations += other.validations;
         self.wrong += other.wrong;
         self.failed += other.failed;
+        self.shed += other.shed;
+        let _ = self.shed_latency.add(&other.shed_latency);
         if let Some(problem) = other.first_problem {
             self.problem(problem);
         }
@@ -149,6 +189,8 @@ pub(super) struct Phase {
     pub samples: Arc<[Prepared]>,
     /// Calls in flight per connection.
     pub in_flight: usize,
+    /// How long a stream waits before reading each answer (a slow reader); zero: none.
+    pub read_delay: Duration,
 }
 
 /// Makes calls for `duration` and tallies them.
@@ -200,7 +242,7 @@ fn channel(phase: &Phase, connection: usize) -> Channel {
     }
 }
 
-async fn once(phase: &Phase, connection: usize, next: &AtomicUsize) -> Result<Judged, String> {
+async fn once(phase: &Phase, connection: usize, next: &AtomicUsize) -> Result<Judged, Unanswered> {
     match phase.call {
         Call::Unary => {
             let (_, prepared) = take(&phase.samples, next);
@@ -210,7 +252,7 @@ async fn once(phase: &Phase, connection: usize, next: &AtomicUsize) -> Result<Ju
                 prepared.validate.clone(),
             )
             .await
-            .map_err(|status| format!("ValidateToken failed: {status}"))?;
+            .map_err(|status| Unanswered::rpc("ValidateToken", &status))?;
             Ok(Judged::one(check_validation(&prepared.sample, &answer)))
         }
         Call::Batch(size) => {
@@ -221,13 +263,13 @@ async fn once(phase: &Phase, connection: usize, next: &AtomicUsize) -> Result<Ju
                 batch_request(&picked),
             )
             .await
-            .map_err(|status| format!("ValidateBatch failed: {status}"))?;
+            .map_err(|status| Unanswered::rpc("ValidateBatch", &status))?;
             if answers.responses.len() != picked.len() {
-                return Err(format!(
+                return Err(Unanswered::Failed(format!(
                     "ValidateBatch answered {} of {} tokens",
                     answers.responses.len(),
                     picked.len()
-                ));
+                )));
             }
             let wrong = picked
                 .iter()
@@ -247,27 +289,29 @@ async fn once(phase: &Phase, connection: usize, next: &AtomicUsize) -> Result<Ju
                 prepared.check.clone(),
             )
             .await
-            .map_err(|status| format!("Check failed: {status}"))?;
+            .map_err(|status| Unanswered::rpc("Check", &status))?;
             Ok(Judged::one(check_decision(&prepared.sample, &decision)))
         }
         Call::Health => {
             let health: wire::Health =
                 wire::unary(channel(phase, connection), wire::HEALTH, Encoded::default())
                     .await
-                    .map_err(|status| format!("Health/Check failed: {status}"))?;
+                    .map_err(|status| Unanswered::rpc("Health/Check", &status))?;
             let serving = health.status == 1;
             Ok(Judged::one((!serving).then(|| {
                 format!("health is {} (not SERVING)", health.status)
             })))
         }
         Call::ForwardAuth | Call::NoToken => forward_auth(phase, next).await,
-        Call::Stream => Err("streams are driven by `stream`".into()),
+        Call::Stream => Err(Unanswered::Failed("streams are driven by `stream`".into())),
     }
 }
 
-async fn forward_auth(phase: &Phase, next: &AtomicUsize) -> Result<Judged, String> {
+async fn forward_auth(phase: &Phase, next: &AtomicUsize) -> Result<Judged, Unanswered> {
     let Connections::Http { client, url } = &phase.connections else {
-        return Err("forward-auth needs an http:// address".into());
+        return Err(Unanswered::Failed(
+            "forward-auth needs an http:// address".into(),
+        ));
     };
     let mut request = client.get(url);
     let sample = (phase.call == Call::ForwardAuth).then(|| &take(&phase.samples, next).1.sample);
@@ -278,6 +322,9 @@ async fn forward_auth(phase: &Phase, next: &AtomicUsize) -> Result<Judged, Strin
         .send()
         .await
         .map_err(|error| format!("GET /auth failed: {error}"))?;
+    if response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        return Err(Unanswered::Shed);
+    }
     let allowed = response.status() == reqwest::StatusCode::OK;
     let body = response
         .text()
@@ -326,32 +373,43 @@ async fn stream(phase: &Phase, connection: usize, next: &AtomicUsize, deadline: 
         Err(status) => {
             tally.record(
                 Duration::ZERO,
-                Err(format!("ValidateStream failed: {status}")),
+                Err(Unanswered::rpc("ValidateStream", &status)),
             );
             feeder.abort();
             return tally;
         }
     };
-    while let Some(answer) = answers.next().await {
+    loop {
+        if !phase.read_delay.is_zero() {
+            tokio::time::sleep(phase.read_delay).await;
+        }
+        let Some(answer) = answers.next().await else {
+            break;
+        };
         let sent = outstanding
             .lock()
             .ok()
             .and_then(|mut queue| queue.pop_front());
         permits.add_permits(1);
         let Some((index, sent_at)) = sent else {
-            tally.record(Duration::ZERO, Err("an answer nobody asked for".into()));
+            tally.record(
+                Duration::ZERO,
+                Err(Unanswered::Failed("an answer nobody asked for".into())),
+            );
             break;
         };
         let outcome = match answer {
-            Ok(answer) if answer.correlation_id != index.to_string() => Err(format!(
-                "answers out of order: expected correlation id {index}, got {}",
-                answer.correlation_id
-            )),
+            Ok(answer) if answer.correlation_id != index.to_string() => {
+                Err(Unanswered::Failed(format!(
+                    "answers out of order: expected correlation id {index}, got {}",
+                    answer.correlation_id
+                )))
+            }
             Ok(answer) => Ok(Judged::one(check_validation(
                 &phase.samples[index].sample,
                 &answer,
             ))),
-            Err(status) => Err(format!("ValidateStream answer failed: {status}")),
+            Err(status) => Err(Unanswered::rpc("ValidateStream answer", &status)),
         };
         let failed = outcome.is_err();
         tally.record(sent_at.elapsed(), outcome);
@@ -360,5 +418,13 @@ async fn stream(phase: &Phase, connection: usize, next: &AtomicUsize, deadline: 
         }
     }
     feeder.abort();
+    let _ = feeder.await;
+    // Tokens sent that the stream never answered (it broke, or the server ended it) are
+    // failed calls too: nothing sent goes uncounted.
+    let missing = outstanding.lock().map_or(0, |queue| queue.len() as u64);
+    if missing > 0 {
+        tally.failed += missing;
+        tally.problem(format!("{missing} tokens sent on a stream got no answer"));
+    }
     tally
 }

@@ -39,6 +39,9 @@ pub(crate) enum Mode {
     Check,
     /// Forward-auth `GET /auth` (HTTP/1.1; `--addr` is the forward-auth address).
     ForwardAuth,
+    /// `grpc.health.v1.Health/Check` alone: a probe beside other load (no ceiling; the tokens
+    /// file is read but not sent).
+    Health,
 }
 
 /// The options of `tokengate bench`.
@@ -82,6 +85,13 @@ pub(crate) struct BenchOptions {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Count calls the server sheds (`RESOURCE_EXHAUSTED`, forward-auth 503) as expected
+    /// answers rather than failures, for overload runs; they are reported apart either way.
+    #[arg(long)]
+    pub allow_shed: bool,
+    /// Stream mode: wait this long before reading each answer (a slow reader), e.g. 100ms.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub read_delay: Duration,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -121,15 +131,17 @@ pub(crate) async fn run(options: &BenchOptions) -> Result<Report, BenchError> {
         Mode::Stream => (Call::Stream, Call::Health),
         Mode::Check => (Call::Check, Call::Health),
         Mode::ForwardAuth => (Call::ForwardAuth, Call::NoToken),
+        Mode::Health => (Call::Health, Call::Health),
     };
     let phase = Phase {
         call,
         connections,
         samples: answers::prepare(&samples, &options.tenant),
         in_flight: options.in_flight as usize,
+        read_delay: options.read_delay,
     };
     let measured = measure(&phase, options).await;
-    let ceiling = if options.no_ceiling {
+    let ceiling = if options.no_ceiling || options.mode == Mode::Health {
         None
     } else {
         let phase = Phase {

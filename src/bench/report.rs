@@ -21,12 +21,18 @@ pub(crate) struct Figures {
     pub client_cpu_us: Option<f64>,
     /// CPU of the server per validation (with `--server-pid`), microseconds.
     pub server_cpu_us: Option<f64>,
+    /// Calls answered (a batch call judges several tokens).
+    pub calls: u64,
     /// Tokens judged.
     pub validations: u64,
     /// Answers with the wrong verdict.
     pub wrong: u64,
     /// Calls that failed.
     pub failed: u64,
+    /// Calls the server shed (refused at once for being over a limit).
+    pub shed: u64,
+    /// Latency of the shed answers, 99th percentile, microseconds.
+    pub shed_p99_us: f64,
     /// The first wrong or failed answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_problem: Option<String>,
@@ -47,9 +53,12 @@ impl Figures {
             p999_us: percentile(0.999),
             client_cpu_us: per_validation(measured.client_cpu),
             server_cpu_us: per_validation(measured.server_cpu),
+            calls: tally.calls,
             validations: tally.validations,
             wrong: tally.wrong,
             failed: tally.failed,
+            shed: tally.shed,
+            shed_p99_us: tally.shed_latency.value_at_quantile(0.99) as f64 / 1000.0,
             first_problem: tally.first_problem,
         }
     }
@@ -76,6 +85,8 @@ pub(crate) struct Report {
     /// The no-op ceiling on the same server (Health/Check, or GET /auth without a token).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ceiling: Option<Figures>,
+    /// Whether shed calls are expected (`--allow-shed`).
+    pub allow_shed: bool,
     /// validations/s ÷ ceiling calls/s.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ratio_to_ceiling: Option<f64>,
@@ -101,6 +112,7 @@ impl Report {
             Mode::Stream => "stream",
             Mode::Check => "check",
             Mode::ForwardAuth => "forward-auth",
+            Mode::Health => "health",
         };
         Self {
             mode: mode.to_owned(),
@@ -111,13 +123,17 @@ impl Report {
             distinct_tokens,
             measured,
             ceiling,
+            allow_shed: options.allow_shed,
             ratio_to_ceiling,
         }
     }
 
-    /// Whether every answer was right and every call succeeded.
+    /// Whether every answer was right and every call succeeded (or was shed, with
+    /// `--allow-shed`).
     pub(crate) fn all_right(&self) -> bool {
-        let clean = |figures: &Figures| figures.wrong == 0 && figures.failed == 0;
+        let clean = |figures: &Figures| {
+            figures.wrong == 0 && figures.failed == 0 && (self.allow_shed || figures.shed == 0)
+        };
         clean(&self.measured)
             && self.ceiling.as_ref().is_none_or(clean)
             && self.measured.validations > 0
@@ -153,6 +169,13 @@ impl Report {
             "verdicts: {} checked, {} wrong, {} failed calls\n",
             self.measured.validations, self.measured.wrong, self.measured.failed
         ));
+        if self.measured.shed > 0 {
+            out.push_str(&format!(
+                "shed: {} calls refused at once (over a limit), p99 {}\n",
+                self.measured.shed,
+                latency(self.measured.shed_p99_us)
+            ));
+        }
         if let Some(problem) = &self.measured.first_problem {
             out.push_str(&format!("first problem: {problem}\n"));
         }

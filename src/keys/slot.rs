@@ -20,13 +20,6 @@ use crate::keys::fetch::check_discovered_issuer;
 use crate::keys::refetch::RefreshState;
 use crate::ops::metrics::KeyMetrics;
 
-/// A time for details: RFC 3339, to the second.
-fn timestamp(seconds: i64) -> String {
-    let seconds = u64::try_from(seconds).unwrap_or(0);
-    let time = std::time::UNIX_EPOCH + Duration::from_secs(seconds);
-    humantime::format_rfc3339_seconds(time).to_string()
-}
-
 /// The keys a tenant verifies with, and the policy completed for them.
 #[derive(Debug)]
 pub struct ActiveKeys {
@@ -246,7 +239,10 @@ impl KeySlot {
             .load()
             .as_ref()
             .map_or_else(String::new, |failure| {
-                format!("; refreshing has failed since {}", timestamp(failure.since))
+                format!(
+                    "; refreshing has failed since {}",
+                    clock::rfc3339(failure.since)
+                )
             });
         Some(Rejection::new(
             Reason::KeysUnavailable,
@@ -262,7 +258,7 @@ impl KeySlot {
         let detail = match self.failure.load().as_ref() {
             Some(failure) => format!(
                 "the tenant's keys are unavailable since {}: loading them failed (the cause is in tokengate's log and admin view)",
-                timestamp(failure.since)
+                clock::rfc3339(failure.since)
             ),
             None => "the tenant's keys are still loading; retry shortly".to_owned(),
         };

@@ -10,6 +10,7 @@ use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 
+use crate::clock;
 use crate::config::KeySource;
 use crate::runtime::Snapshot;
 use crate::tenants::tenant::Tenant;
@@ -99,7 +100,7 @@ impl TenantsView {
     /// The view of every tenant of `snapshot` at `now`.
     pub(crate) fn of(snapshot: &Snapshot, now: i64) -> Self {
         Self {
-            generated_at: timestamp(now),
+            generated_at: clock::rfc3339(now),
             cache_entries: snapshot.validator.cache_len(),
             tenants: snapshot
                 .registry()
@@ -147,13 +148,15 @@ impl TenantView {
                     })
                     .collect()
             }),
-            keys_loaded_at: active.as_ref().map(|active| timestamp(active.loaded_at)),
-            keys_stale_at: slot.stale_at().map(timestamp),
-            next_refresh_at: slot.next_fetch_at().map(timestamp),
+            keys_loaded_at: active
+                .as_ref()
+                .map(|active| clock::rfc3339(active.loaded_at)),
+            keys_stale_at: slot.stale_at().map(clock::rfc3339),
+            next_refresh_at: slot.next_fetch_at().map(clock::rfc3339),
             last_error: slot.failure().map(|failure| ErrorView {
                 error: failure.error.clone(),
-                since: timestamp(failure.since),
-                last_at: timestamp(failure.last_at),
+                since: clock::rfc3339(failure.since),
+                last_at: clock::rfc3339(failure.last_at),
             }),
             validations: CountsView {
                 valid: counts.valid.load(Ordering::Relaxed),
@@ -189,11 +192,4 @@ impl KeyView {
                 .collect(),
         }
     }
-}
-
-/// A time as RFC 3339, to the second.
-fn timestamp(seconds: i64) -> String {
-    let seconds = u64::try_from(seconds).unwrap_or(0);
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds);
-    humantime::format_rfc3339_seconds(time).to_string()
 }

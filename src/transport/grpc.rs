@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
+use tokio::sync::watch;
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -28,21 +29,26 @@ const STREAM_WINDOW: usize = 64;
 #[derive(Clone)]
 pub(crate) struct ValidatorService {
     runtime: Arc<Runtime>,
+    /// `limits.request_timeout`, fixed at start-up (reloads do not change limits).
+    request_timeout: Duration,
+    /// Becomes `true` when shutdown begins: open streams stop reading and end.
+    stopping: watch::Receiver<bool>,
     batch_sizes: metrics::Histogram,
 }
 
 impl ValidatorService {
-    /// A service over the running configuration.
-    pub(crate) fn new(runtime: Arc<Runtime>) -> Self {
+    /// A service over the running configuration; `stopping` turns `true` on shutdown.
+    pub(crate) fn new(
+        runtime: Arc<Runtime>,
+        request_timeout: Duration,
+        stopping: watch::Receiver<bool>,
+    ) -> Self {
         Self {
             runtime,
+            request_timeout,
+            stopping,
             batch_sizes: metrics::histogram!("tokengate_batch_size"),
         }
-    }
-
-    /// The server's `limits.request_timeout`.
-    fn request_timeout(&self) -> std::time::Duration {
-        self.runtime.snapshot().config.limits.request_timeout
     }
 
     fn validator(&self) -> Arc<Validator> {
@@ -119,7 +125,7 @@ impl TokenValidator for ValidatorService {
         &self,
         request: Request<pb::ValidateTokenRequest>,
     ) -> Result<Response<pb::ValidateTokenResponse>, Status> {
-        let budget = Some(deadline::within(request.metadata(), self.request_timeout()));
+        let budget = Some(deadline::within(request.metadata(), self.request_timeout));
         Ok(Response::new(
             self.answer(request.into_inner(), budget).await,
         ))
@@ -129,7 +135,7 @@ impl TokenValidator for ValidatorService {
         &self,
         request: Request<pb::ValidateBatchRequest>,
     ) -> Result<Response<pb::ValidateBatchResponse>, Status> {
-        let budget = Some(deadline::within(request.metadata(), self.request_timeout()));
+        let budget = Some(deadline::within(request.metadata(), self.request_timeout));
         let requests = request.into_inner().requests;
         let validator = self.validator();
         if requests.len() > validator.max_batch_size() {
@@ -161,10 +167,19 @@ impl TokenValidator for ValidatorService {
         request: Request<Streaming<pb::ValidateTokenRequest>>,
     ) -> Result<Response<Self::ValidateStreamStream>, Status> {
         let service = self.clone();
+        // On shutdown the stream stops reading: the tokens already read are answered, then
+        // the stream ends with UNAVAILABLE so the caller sends the rest on a new connection
+        // (the server's drain then does not wait for streams that never end by themselves).
+        let mut stopping = self.stopping.clone();
+        let stopped = self.stopping.clone();
+        let shutdown = async move {
+            let _ = stopping.wait_for(|stopping| *stopping).await;
+        };
         // Each token is judged in a task of its own (on any core), at most STREAM_WINDOW at
         // once; `buffered` hands the answers back in request order.
         let answers = request
             .into_inner()
+            .take_until(shutdown)
             .map(move |item| {
                 let service = service.clone();
                 async move {
@@ -176,7 +191,16 @@ impl TokenValidator for ValidatorService {
                         })
                 }
             })
-            .buffered(STREAM_WINDOW);
+            .buffered(STREAM_WINDOW)
+            .chain(futures_util::stream::once(async move { *stopped.borrow() }).filter_map(
+                |stopping| async move {
+                    stopping.then(|| {
+                        Err(Status::unavailable(
+                            "tokengate is shutting down: send the remaining tokens on a new connection",
+                        ))
+                    })
+                },
+            ));
         Ok(Response::new(Box::pin(answers)))
     }
 }
