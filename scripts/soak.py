@@ -789,9 +789,13 @@ def main() -> int:
     parser.add_argument("--shed-p99-ms", type=float, default=500,
                         help="flood: the most the probe beside it may wait, judged or shed (p99)")
     parser.add_argument("--max-rss-mib", type=float, default=512)
+    parser.add_argument("--latency-scale", type=float, default=1,
+                        help="flood: multiplies both latency bounds (4 for a debug build)")
     parser.add_argument("--out", default="target/soak")
     args = parser.parse_args()
     args.bench = args.bench or args.tokengate
+    args.health_p99_ms *= args.latency_scale
+    args.shed_p99_ms *= args.latency_scale
     args.out = str(Path(args.out) / args.test)
     try:
         if args.test == "soak":

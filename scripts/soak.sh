@@ -5,11 +5,14 @@
 #   cargo build --release --bin tokengate
 #   scripts/soak.sh                 # 300 s soak, 30 s flood (SOAK_SECONDS, FLOOD_SECONDS)
 #   scripts/soak.sh --short         # 66 s soak, 15 s flood: what the test command runs
-#   TOKENGATE=target/debug/tokengate scripts/soak.sh --short
+#   TOKENGATE=target/debug/tokengate SOAK_LATENCY_SCALE=4 scripts/soak.sh --short
+#
+# SOAK_LATENCY_SCALE multiplies the flood's latency bounds (health p99 250 ms, the probe's p99
+# 500 ms): a debug build is about ten times slower, and the test command uses one.
 #
 # Results (summary.json, server.log, the config and tokens) go to OUT (target/soak). Needs
-# python3 with `cryptography` for the tokens; without it, one is installed into a venv under
-# target/. Binds 127.0.0.1 only; every loop is bounded by the seconds given.
+# python3 with `cryptography` for the tokens; without it, it is installed into the venv
+# target/deploy-tools (the one scripts/check-deploy.sh uses). Binds 127.0.0.1 only; every loop is bounded by the seconds given.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 tokengate="${TOKENGATE:-$root/target/release/tokengate}"
@@ -30,9 +33,13 @@ if [ ! -x "$tokengate" ]; then
 fi
 python=python3
 if ! python3 -c 'import cryptography' 2>/dev/null; then
-  venv="$root/target/soak-tools"
-  if [ ! -x "$venv/bin/python" ]; then
-    python3 -m venv "$venv"
+  # The virtual environment scripts/check-deploy.sh uses (Debian refuses global pip installs).
+  venv="$root/target/deploy-tools"
+  if [ ! -x "$venv/bin/pip" ]; then
+    python3 -m venv "$venv" || {
+      echo "error: cannot make a Python venv; install python3-venv (Debian) and run this again" >&2
+      exit 2
+    }
   fi
   "$venv/bin/pip" install --quiet --disable-pip-version-check cryptography
   python="$venv/bin/python"
@@ -41,5 +48,5 @@ status=0
 "$python" "$root/scripts/soak.py" soak --tokengate "$tokengate" --seconds "$soak_seconds" \
   --window "$window" --tokens "$tokens" --out "$out" || status=1
 "$python" "$root/scripts/soak.py" flood --tokengate "$tokengate" --seconds "$flood_seconds" \
-  --tokens "$tokens" --out "$out" || status=1
+  --tokens "$tokens" --latency-scale "${SOAK_LATENCY_SCALE:-1}" --out "$out" || status=1
 exit "$status"

@@ -60,9 +60,17 @@ cargo build --locked --bin tokengate --example load
 deploy_status=0
 ./scripts/check-deploy.sh 2>&1 | tee -a "$log" || deploy_status=$?
 
+step "soak and flood, short (scripts/soak.sh --short on the debug build: provider faults, reloads, SIGTERM under load, overload; nothing lost, nothing wrong)"
+soak_status=0
+TOKENGATE=target/debug/tokengate SOAK_LATENCY_SCALE=4 OUT=target/soak ./scripts/soak.sh --short 2>&1 \
+  | grep -v '^\[' | tee -a "$log" || soak_status=$?
+
 step "summary"
 awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
      /^deploy: [0-9]+ passed, [0-9]+ failed$/ { passed += $2; failed += $4 }
      /^fuzz: [0-9]+ passed, [0-9]+ failed/ { passed += $2; failed += $4 }
+     /^(soak|flood): passed$/ { passed += 1 }
+     /^(soak|flood): FAILED/ { failed += 1 }
      END { printf "%d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
-exit "$deploy_status"
+[ "$deploy_status" -eq 0 ] || exit "$deploy_status"
+exit "$soak_status"

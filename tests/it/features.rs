@@ -2,7 +2,7 @@
 //! (relative path, unreadable file, reload on change), route audiences on the deny path (ext_authz
 //! and forward-auth), `required_claims` with `match: all` and array claims, `require_expiration:
 //! false` and a non-default `clock_skew`, array claims as headers, and the drain of in-flight
-//! requests on SIGTERM.
+//! requests on SIGTERM, and open streams ended on SIGTERM.
 
 use crate::support;
 
@@ -254,4 +254,63 @@ async fn sigterm_lets_requests_in_flight_finish() {
     assert!(answer.valid, "{answer:?}");
     let status = server.terminate();
     assert!(status.success(), "{status:?}");
+}
+
+/// On SIGTERM an open stream answers every token it read, then ends with UNAVAILABLE (so the
+/// caller resends the rest elsewhere), and the server stops without waiting out its drain.
+#[tokio::test]
+async fn sigterm_ends_open_streams_after_answering_what_they_sent() {
+    let key = TestKey::rsa_a();
+    let config = format!(
+        "tenants:\n  - id: t\n    issuers: [\"{ISSUER}\"]\n    audiences: [\"{AUDIENCE}\"]\n    jwks: {}\n",
+        jwks(&[&key])
+    );
+    let server = Tokengate::start(&config);
+    server.wait_serving().await;
+    let mut client = server.client().await;
+    let (sender, receiver) = tokio::sync::mpsc::channel(8);
+    let mut answers = client
+        .validate_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await
+        .expect("stream opens")
+        .into_inner();
+    let token = key.sign(&claims(ISSUER, AUDIENCE, now()));
+    let request = |n: usize| pb::ValidateTokenRequest {
+        token: token.clone(),
+        correlation_id: n.to_string(),
+        ..Default::default()
+    };
+    for n in 0..3 {
+        sender.send(request(n)).await.expect("send");
+        let answer = answers.message().await.expect("answer").expect("one");
+        assert!(
+            answer.valid && answer.correlation_id == n.to_string(),
+            "{answer:?}"
+        );
+    }
+    let stopping = tokio::time::Instant::now();
+    server.signal("TERM");
+    // The stream ends with UNAVAILABLE, saying why; the sender is still open.
+    let ended = tokio::time::timeout(Duration::from_secs(4), async {
+        loop {
+            match answers.message().await {
+                Ok(Some(answer)) => assert!(answer.valid, "{answer:?}"),
+                Ok(None) => return None,
+                Err(status) => return Some(status),
+            }
+        }
+    })
+    .await
+    .expect("the stream ends well before the 5 s drain limit");
+    let status = ended.expect("the stream ends with a status, not silently");
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("shutting down"), "{status:?}");
+    let exit = server.terminate();
+    assert!(exit.success(), "{exit:?}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        stopping.elapsed()
+    );
+    drop(sender);
 }
