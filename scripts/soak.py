@@ -502,7 +502,8 @@ def judge_soak(args, loads, samples, timeline, events, sigterm_at, exit_code, st
             if report["calls"] == 0:
                 continue
             windows.append({"load": load.name, "begin": round(run["begin"], 1),
-                            "end": round(run["end"], 1), "p99_ms": round(report["p99_us"] / 1000, 2),
+                            "end": round(run["end"], 1), "p50_ms": round(report["p50_us"] / 1000, 2),
+                            "p99_ms": round(report["p99_us"] / 1000, 2),
                             "validations_per_second": round(report["validations_per_second"])})
     if exit_code != 0:
         problems.append(f"tokengate exited with {exit_code} after SIGTERM (expected 0)")
