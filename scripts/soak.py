@@ -316,18 +316,22 @@ class Load(threading.Thread):
         while not self.stopped.is_set() and time.monotonic() < self.until:
             begin = time.monotonic() - self.started
             duration = max(1, min(self.window, self.until - time.monotonic()))
-            done = subprocess.run(
-                self.command + ["--duration", f"{duration:.0f}s", "--warmup", "0s",
-                                "--no-ceiling", "--json"],
-                capture_output=True, text=True, timeout=duration + 60,
-            )
+            try:
+                done = subprocess.run(
+                    self.command + ["--duration", f"{duration:.0f}s", "--warmup", "0s",
+                                    "--no-ceiling", "--json"],
+                    capture_output=True, text=True, timeout=duration + 60,
+                )
+                exit_code, stdout, stderr = done.returncode, done.stdout, done.stderr
+            except subprocess.TimeoutExpired:
+                exit_code, stdout, stderr = None, "", "the bench run did not end: killed after its time"
             end = time.monotonic() - self.started
             try:
-                report = json.loads(done.stdout)["measured"]
+                report = json.loads(stdout)["measured"]
             except (json.JSONDecodeError, KeyError):
                 report = None
-            self.runs.append({"begin": begin, "end": end, "exit": done.returncode,
-                              "report": report, "stderr": done.stderr.strip()[-400:]})
+            self.runs.append({"begin": begin, "end": end, "exit": exit_code,
+                              "report": report, "stderr": stderr.strip()[-400:]})
             if report is None:
                 # Could not connect (the server has stopped): nothing more to send.
                 return
@@ -399,21 +403,30 @@ def soak(args) -> dict:
     server = Server(args.tokengate, config, out)
     try:
         wait_ready(server, ports["metrics"])
-        return drive_soak(args, out, ports, provider, server, stable, kinds)
+        return drive_soak(args, out, ports, provider, server, kinds)
     finally:
         server.stop()
 
 
-def drive_soak(args, out, ports, provider, server, stable, kinds) -> dict:
+def drive_soak(args, out, ports, provider, server, kinds) -> dict:
     started = time.monotonic()
     sampler = Sampler(server, started)
     sampler.start()
-    load_seconds = args.seconds
-    until = started + load_seconds + 3600  # the SIGTERM ends the load, not the clock
+    until = started + args.seconds + 3600  # the SIGTERM ends the load, not the clock
     loads = [Load(name, command, args.window, until, started)
              for name, command in soak_loads(args.bench, out / "tokens.txt", ports, args.scale).items()]
     for load in loads:
         load.start()
+    try:
+        return run_phases(args, ports, provider, server, loads, sampler, started, kinds)
+    finally:
+        for load in loads:
+            load.stopped.set()
+        sampler.stopped.set()
+
+
+def run_phases(args, ports, provider, server, loads, sampler, started, kinds) -> dict:
+    load_seconds = args.seconds
     phases = [
         ("steady", "ok"), ("rotate", "ok"), ("slow provider", "slow"), ("provider errors", "error"),
         ("garbage", "garbage"), ("truncated", "truncated"), ("resets", "reset"),
@@ -444,8 +457,11 @@ def drive_soak(args, out, ports, provider, server, stable, kinds) -> dict:
             write_atomically(server.config, "tenants: [ this is : not yaml\n")
             server.process.send_signal(signal.SIGHUP)
             wait_until("a refused reload", lambda: reload_count(ports, "failure") > before, 15)
+            restored = reload_count(ports, "success")
             write_atomically(server.config, config_text(ports, provider, 0))
             server.process.send_signal(signal.SIGHUP)
+            wait_until("the good configuration reloaded after the broken one",
+                       lambda: reload_count(ports, "success") > restored, 15)
             events.append("broken reload refused, serving on; then the good configuration again")
         remaining = started + (index + 1) * phase_seconds - time.monotonic()
         if remaining > 0:
@@ -454,6 +470,7 @@ def drive_soak(args, out, ports, provider, server, stable, kinds) -> dict:
     # SIGTERM under load: the loads are mid-window.
     time.sleep(min(2.0, args.window / 2))
     sigterm_at = time.monotonic() - started
+    sigterm_wall_ms = time.time() * 1000
     log(f"SIGTERM at {sigterm_at:.1f}s, under load")
     server.process.send_signal(signal.SIGTERM)
     for load in loads:
@@ -466,13 +483,18 @@ def drive_soak(args, out, ports, provider, server, stable, kinds) -> dict:
     for load in loads:
         load.join(timeout=args.window + 90)
     sampler.stopped.set()
-    return judge_soak(args, loads, sampler.samples, timeline, events, sigterm_at, exit_code,
-                      stopped_after, server.log_text(), provider.hits, kinds)
+    sigterm = {"at": sigterm_at, "wall_ms": sigterm_wall_ms, "exit": exit_code,
+               "stopped_after": stopped_after}
+    return judge_soak(args, loads, sampler.samples, timeline, events, sigterm,
+                      server.log_text(), provider.hits, kinds)
 
 
-def judge_soak(args, loads, samples, timeline, events, sigterm_at, exit_code, stopped_after,
-               server_log, hits, kinds) -> dict:
+def judge_soak(args, loads, samples, timeline, events, sigterm, server_log, hits, kinds) -> dict:
+    sigterm_at, exit_code, stopped_after = sigterm["at"], sigterm["exit"], sigterm["stopped_after"]
     problems = []
+    for load in loads:
+        if load.is_alive():
+            problems.append(f"{load.name}: its load generator was still running long after SIGTERM")
     totals = {"sent": 0, "answered": 0, "validations": 0, "wrong": 0, "lost": 0,
               "refused_after_sigterm": 0}
     windows = []
@@ -480,7 +502,8 @@ def judge_soak(args, loads, samples, timeline, events, sigterm_at, exit_code, st
         for run in load.runs:
             report = run["report"]
             if report is None:
-                if run["begin"] < sigterm_at:
+                # A run that began just before SIGTERM may find the listener closed already.
+                if run["end"] < sigterm_at:
                     problems.append(f"{load.name}: a run got no report: {run['stderr']}")
                 continue
             answered = report["calls"]
@@ -492,11 +515,15 @@ def judge_soak(args, loads, samples, timeline, events, sigterm_at, exit_code, st
             if wrong:
                 problems.append(f"{load.name} at {run['begin']:.0f}s: {wrong} wrong verdicts: "
                                 f"{report.get('first_problem')}")
-            if run["end"] < sigterm_at:
+            # A failure before SIGTERM is a lost call; after it, a refusal (the listener is
+            # closed, streams end with UNAVAILABLE). The bench says when its first one was.
+            first_failure = report.get("first_failure_unix_ms")
+            before = run["end"] < sigterm_at or (first_failure is not None
+                                                 and first_failure < sigterm["wall_ms"])
+            if (failed or shed) and before:
                 totals["lost"] += failed + shed
-                if failed or shed:
-                    problems.append(f"{load.name} at {run['begin']:.0f}s: {failed} failed, {shed} shed "
-                                    f"before SIGTERM: {report.get('first_problem')}")
+                problems.append(f"{load.name} at {run['begin']:.0f}s: {failed} failed, {shed} shed "
+                                f"before SIGTERM: {report.get('first_problem')}")
             else:
                 totals["refused_after_sigterm"] += failed + shed
             if report["calls"] == 0:
@@ -679,17 +706,29 @@ def drive_flood(args, out, ports, server) -> dict:
         "validate probe", target("unary") + ["--connections", "1", "--in-flight", "1"], ["--allow-shed"]))
     victim.start()
     time.sleep(1.5)
+    # The slow-reading streams first, so that they hold places (16 of max_in_flight's 32) as a
+    # stream does until it closes; then the floods of calls compete for the rest.
     floods = {
-        "unary flood": target("unary") + ["--connections", "40", "--in-flight", "32"],
-        "stream flood, slow readers": target("stream") + ["--connections", "40", "--in-flight", "64",
+        "stream flood, slow readers": target("stream") + ["--connections", "16", "--in-flight", "64",
                                                           "--read-delay", "20ms"],
+        "unary flood": target("unary") + ["--connections", "40", "--in-flight", "32"],
         "forward-auth flood": target("forward-auth") + ["--connections", "1", "--in-flight", "64"],
     }
     threads = [threading.Thread(target=background, args=(name, command, ["--allow-shed"]))
                for name, command in floods.items()]
-    for thread in threads:
+    threads[0].start()
+    time.sleep(1)
+    for thread in threads[1:]:
         thread.start()
-    time.sleep(2)
+
+    def connected():
+        open_now = scrape(ports["metrics"], "tokengate_connections_open")
+        return (open_now.get('{listener="grpc"}', 0) >= 2 + 16 + 40
+                and open_now.get('{listener="forward_auth"}', 0) >= 32)
+
+    # The half-open connections come once the floods are connected, so that they, not the
+    # floods, are what max_connections refuses.
+    wait_until("the floods' connections", connected, 30)
     half_open = [
         HalfOpen(ports["grpc"], 60, b"PRI * HTTP/2.0\r\n"),
         HalfOpen(ports["forward_auth"], 80, b"GET /auth HTTP/1.1\r\nHost: x\r\n"),
@@ -716,7 +755,7 @@ def drive_flood(args, out, ports, server) -> dict:
     elif health["p99_us"] > args.health_p99_ms * 1000:
         problems.append(f"health p99 {health['p99_us'] / 1000:.1f} ms > {args.health_p99_ms} ms")
     victim = results.get("validate probe")
-    if not victim or victim["failed"] or victim["wrong"]:
+    if not victim or victim["failed"] or victim["wrong"] or victim["validations"] == 0:
         problems.append(f"the probe beside the flood lost calls or got wrong verdicts: {victim}")
     elif max(victim["p99_us"], victim["shed_p99_us"]) > args.shed_p99_ms * 1000:
         problems.append(f"the probe beside the flood waited: p99 {victim['p99_us'] / 1000:.0f} ms judged, "
@@ -729,9 +768,9 @@ def drive_flood(args, out, ports, server) -> dict:
             continue
         flood_figures[name] = {k: figures[k] for k in ("validations", "wrong", "failed", "shed",
                                                         "p99_us", "shed_p99_us", "validations_per_second")}
-        if figures["wrong"] or figures["failed"]:
-            problems.append(f"{name}: {figures['wrong']} wrong, {figures['failed']} failed: "
-                            f"{figures.get('first_problem')}")
+        if figures["wrong"] or figures["failed"] or figures["validations"] == 0:
+            problems.append(f"{name}: {figures['validations']} judged, {figures['wrong']} wrong, "
+                            f"{figures['failed']} failed: {figures.get('first_problem')}")
     for reason in ("in_flight", "connections"):
         if shed_by_reason.get(f'{{reason="{reason}"}}', 0) == 0:
             problems.append(f"nothing was shed for {reason}: the flood did not exceed that limit")
@@ -791,7 +830,7 @@ def main() -> int:
                         help="flood: the most the probe beside it may wait, judged or shed (p99)")
     parser.add_argument("--max-rss-mib", type=float, default=512)
     parser.add_argument("--latency-scale", type=float, default=1,
-                        help="flood: multiplies both latency bounds (4 for a debug build)")
+                        help="flood: multiplies both latency bounds (6 for a debug build)")
     parser.add_argument("--out", default="target/soak")
     args = parser.parse_args()
     args.bench = args.bench or args.tokengate
@@ -807,6 +846,9 @@ def main() -> int:
             print_flood(summary)
     except Failure as failure:
         print(f"{args.test}: FAILED: {failure}")
+        return 1
+    except Exception as error:  # a crash of the test itself is a failure, said as one
+        print(f"{args.test}: FAILED: {type(error).__name__}: {error}")
         return 1
     (Path(args.out) / "summary.json").write_text(json.dumps(summary, indent=1))
     return 0 if not summary["problems"] else 1

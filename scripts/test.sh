@@ -62,15 +62,16 @@ deploy_status=0
 
 step "soak and flood, short (scripts/soak.sh --short on the debug build: provider faults, reloads, SIGTERM under load, overload; nothing lost, nothing wrong)"
 soak_status=0
-TOKENGATE=target/debug/tokengate SOAK_LATENCY_SCALE=4 OUT=target/soak ./scripts/soak.sh --short 2>&1 \
+TOKENGATE=target/debug/tokengate SOAK_LATENCY_SCALE=6 OUT=target/soak ./scripts/soak.sh --short 2>&1 \
   | grep -v '^\[' | tee -a "$log" || soak_status=$?
 
 step "summary"
-awk '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
+awk -v soak_status="$soak_status" '/^test result:/ { passed += $4; failed += $6; ignored += $8 }
      /^deploy: [0-9]+ passed, [0-9]+ failed$/ { passed += $2; failed += $4 }
      /^fuzz: [0-9]+ passed, [0-9]+ failed/ { passed += $2; failed += $4 }
      /^(soak|flood): passed$/ { passed += 1 }
-     /^(soak|flood): FAILED/ { failed += 1 }
-     END { printf "%d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
+     /^(soak|flood): FAILED/ { failed += 1; soak_failed += 1 }
+     END { if (soak_status != 0 && soak_failed == 0) failed += 1
+           printf "%d passed, %d failed, %d skipped\n", passed, failed, ignored }' "$log"
 [ "$deploy_status" -eq 0 ] || exit "$deploy_status"
 exit "$soak_status"

@@ -133,7 +133,10 @@ pub async fn serve(
             limits.request_timeout,
             stopping_streams,
         )))
-        .add_service(AuthorizationServer::new(ExtAuthzService::new(runtime)))
+        .add_service(AuthorizationServer::new(ExtAuthzService::new(
+            runtime,
+            limits.request_timeout,
+        )))
         .serve_with_incoming_shutdown(net::incoming_within(listener, limits), graceful);
     tokio::select! {
         result = server => result?,

@@ -16,6 +16,10 @@ use super::answers::{
 };
 use super::wire::{self, Encoded};
 
+/// The longest one call (or, after the run's end, a stream's remaining answers) may take; a
+/// server that stops answering fails the call rather than hanging the run.
+pub(super) const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// One kind of call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Call {
@@ -74,6 +78,8 @@ pub(super) struct Tally {
     pub shed: u64,
     /// Latency of the shed answers, in nanoseconds.
     pub shed_latency: Histogram<u64>,
+    /// When the first call failed or was shed, in milliseconds since the Unix epoch.
+    pub first_failure_ms: Option<i64>,
     /// The first wrong or failed answer, to print.
     pub first_problem: Option<String>,
 }
@@ -118,12 +124,18 @@ impl Tally {
             failed: 0,
             shed: 0,
             shed_latency: histogram(),
+            first_failure_ms: None,
             first_problem: None,
         }
     }
 
     fn problem(&mut self, text: String) {
         self.first_problem.get_or_insert(text);
+    }
+
+    fn failure_now(&mut self) {
+        self.first_failure_ms
+            .get_or_insert_with(crate::clock::now_millis);
     }
 
     fn record(&mut self, elapsed: Duration, outcome: Result<Judged, Unanswered>) {
@@ -139,10 +151,12 @@ impl Tally {
                 let _ = self.latency.record(nanos);
             }
             Err(Unanswered::Shed) => {
+                self.failure_now();
                 self.shed += 1;
                 let _ = self.shed_latency.record(nanos);
             }
             Err(Unanswered::Failed(error)) => {
+                self.failure_now();
                 self.failed += 1;
                 self.problem(error);
             }
@@ -157,6 +171,10 @@ impl Tally {
         self.failed += other.failed;
         self.shed += other.shed;
         let _ = self.shed_latency.add(&other.shed_latency);
+        self.first_failure_ms = match (self.first_failure_ms, other.first_failure_ms) {
+            (Some(mine), Some(theirs)) => Some(mine.min(theirs)),
+            (mine, theirs) => mine.or(theirs),
+        };
         if let Some(problem) = other.first_problem {
             self.problem(problem);
         }
@@ -322,7 +340,14 @@ async fn forward_auth(phase: &Phase, next: &AtomicUsize) -> Result<Judged, Unans
         .send()
         .await
         .map_err(|error| format!("GET /auth failed: {error}"))?;
-    if response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+    // Shed: 503 with Retry-After (a 503 without it is "keys unavailable", a verdict). The
+    // body is read so that the connection stays usable.
+    if response.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE
+        && response
+            .headers()
+            .contains_key(reqwest::header::RETRY_AFTER)
+    {
+        let _ = response.bytes().await;
         return Err(Unanswered::Shed);
     }
     let allowed = response.status() == reqwest::StatusCode::OK;
@@ -383,7 +408,10 @@ async fn stream(phase: &Phase, connection: usize, next: &AtomicUsize, deadline: 
         if !phase.read_delay.is_zero() {
             tokio::time::sleep(phase.read_delay).await;
         }
-        let Some(answer) = answers.next().await else {
+        // The remaining answers get CALL_TIMEOUT past the run's end to arrive; what has not
+        // arrived by then is counted missing below.
+        let limit = deadline + CALL_TIMEOUT;
+        let Ok(Some(answer)) = tokio::time::timeout_at(limit, answers.next()).await else {
             break;
         };
         let sent = outstanding

@@ -205,6 +205,7 @@ async fn connect(options: &BenchOptions) -> Result<Connections, BenchError> {
             .http1_only()
             .tcp_nodelay(true)
             .pool_max_idle_per_host((options.connections * options.in_flight) as usize)
+            .timeout(calls::CALL_TIMEOUT)
             .build()
             .map_err(|error| failed(error.to_string()))?;
         return Ok(Connections::Http {
@@ -215,6 +216,7 @@ async fn connect(options: &BenchOptions) -> Result<Connections, BenchError> {
     let endpoint = Endpoint::from_shared(options.addr.clone())
         .map_err(|error| BenchError::Usage(format!("--addr: {error}")))?
         .tcp_nodelay(true)
+        .timeout(calls::CALL_TIMEOUT)
         .initial_stream_window_size(1 << 20)
         .initial_connection_window_size(4 << 20);
     let mut channels: Vec<Channel> = Vec::new();

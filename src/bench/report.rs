@@ -33,6 +33,9 @@ pub(crate) struct Figures {
     pub shed: u64,
     /// Latency of the shed answers, 99th percentile, microseconds.
     pub shed_p99_us: f64,
+    /// When the first call failed or was shed, in milliseconds since the Unix epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_failure_unix_ms: Option<i64>,
     /// The first wrong or failed answer.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub first_problem: Option<String>,
@@ -59,6 +62,7 @@ impl Figures {
             failed: tally.failed,
             shed: tally.shed,
             shed_p99_us: tally.shed_latency.value_at_quantile(0.99) as f64 / 1000.0,
+            first_failure_unix_ms: tally.first_failure_ms,
             first_problem: tally.first_problem,
         }
     }

@@ -39,12 +39,17 @@ pub(crate) const METHODS: [(&str, &str); 1] = [("Check", "unary")];
 #[derive(Clone)]
 pub(crate) struct ExtAuthzService {
     runtime: Arc<Runtime>,
+    /// `limits.request_timeout`, fixed at start-up (reloads do not change limits).
+    request_timeout: std::time::Duration,
 }
 
 impl ExtAuthzService {
-    /// A service over the running configuration.
-    pub(crate) fn new(runtime: Arc<Runtime>) -> Self {
-        Self { runtime }
+    /// A service over the running configuration, with the server's `request_timeout`.
+    pub(crate) fn new(runtime: Arc<Runtime>, request_timeout: std::time::Duration) -> Self {
+        Self {
+            runtime,
+            request_timeout,
+        }
     }
 }
 
@@ -56,8 +61,7 @@ impl Authorization for ExtAuthzService {
     ) -> Result<Response<CheckResponse>, Status> {
         // One snapshot: the settings and the tenants of the same configuration.
         let snapshot = self.runtime.snapshot();
-        let timeout = snapshot.config.limits.request_timeout;
-        let budget = Some(deadline::within(request.metadata(), timeout));
+        let budget = Some(deadline::within(request.metadata(), self.request_timeout));
         let request = request.into_inner();
         let empty = HashMap::new();
         let headers = request.get_client_headers().unwrap_or(&empty);

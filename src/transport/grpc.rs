@@ -171,9 +171,12 @@ impl TokenValidator for ValidatorService {
         // the stream ends with UNAVAILABLE so the caller sends the rest on a new connection
         // (the server's drain then does not wait for streams that never end by themselves).
         let mut stopping = self.stopping.clone();
-        let stopped = self.stopping.clone();
+        let cut = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cut_here = cut.clone();
+        // Polled only while the stream still reads: a stream the client ended first is not cut.
         let shutdown = async move {
             let _ = stopping.wait_for(|stopping| *stopping).await;
+            cut_here.store(true, std::sync::atomic::Ordering::SeqCst);
         };
         // Each token is judged in a task of its own (on any core), at most STREAM_WINDOW at
         // once; `buffered` hands the answers back in request order.
@@ -192,7 +195,9 @@ impl TokenValidator for ValidatorService {
                 }
             })
             .buffered(STREAM_WINDOW)
-            .chain(futures_util::stream::once(async move { *stopped.borrow() }).filter_map(
+            .chain(futures_util::stream::once(async move {
+                cut.load(std::sync::atomic::Ordering::SeqCst)
+            }).filter_map(
                 |stopping| async move {
                     stopping.then(|| {
                         Err(Status::unavailable(

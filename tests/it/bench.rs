@@ -165,3 +165,76 @@ async fn bad_input_is_a_usage_error() {
     assert_eq!(code, Some(1), "{stderr}");
     assert!(stderr.contains("cannot connect"), "{stderr}");
 }
+
+/// The shed calls of a server over `max_in_flight` are counted apart from failures: they fail
+/// the run, unless `--allow-shed` says they are expected.
+#[tokio::test]
+async fn shed_calls_are_counted_apart_and_fail_the_run_unless_allowed() {
+    let key = TestKey::rsa_a();
+    let server = Tokengate::start(&format!(
+        "metrics_listen: \"127.0.0.1:0\"\nlimits: {{ max_in_flight: 1 }}\n{}",
+        config(&key)
+    ));
+    server.wait_serving().await;
+    let dir = tempfile::tempdir().expect("dir");
+    let tokens = tokens_file(&dir, &key, "expired");
+    let valid = key.sign(&claims(ISSUER, AUDIENCE, now()));
+    for allowed in [false, true] {
+        // An open stream holds the one place until it closes: calls meanwhile are shed.
+        let mut streaming = server.client().await;
+        let (sender, receiver) = tokio::sync::mpsc::channel(1);
+        sender
+            .send(support::request(&valid, ""))
+            .await
+            .expect("send");
+        let mut answers = streaming
+            .validate_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
+            .await
+            .expect("stream")
+            .into_inner();
+        assert!(answers.message().await.expect("answer").is_some());
+        let shed_before = shed_total(&server.scrape().await);
+        let mut args = common(&server.endpoint(), "unary", &tokens);
+        if let Some(duration) = args.iter().position(|arg| arg == "300ms") {
+            args[duration] = "3s".to_owned();
+        }
+        args.push("--no-ceiling".to_owned());
+        if allowed {
+            args.push("--allow-shed".to_owned());
+        }
+        let run = tokio::spawn(bench(args));
+        // Once calls are being shed, the stream closes and frees the place.
+        let mut shedding = false;
+        for _ in 0..100 {
+            if shed_total(&server.scrape().await) > shed_before {
+                shedding = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(shedding, "no call was shed while the stream held the place");
+        drop(sender);
+        assert!(answers.message().await.expect("end").is_none());
+        let (code, stdout, stderr) = run.await.expect("join");
+        let report: Value = serde_json::from_str(&stdout).expect("JSON");
+        let measured = &report["measured"];
+        assert!(measured["shed"].as_u64() > Some(0), "{report}");
+        assert_eq!(measured["failed"], 0, "{report}");
+        assert_eq!(measured["wrong"], 0, "{report}");
+        assert!(measured["validations"].as_u64() > Some(0), "{report}");
+        assert!(
+            measured["first_failure_unix_ms"].as_i64() > Some(0),
+            "{report}"
+        );
+        assert_eq!(code, Some(if allowed { 0 } else { 1 }), "{stdout}{stderr}");
+    }
+}
+
+/// `tokengate_shed_total`, summed over its reasons.
+fn shed_total(scrape: &str) -> f64 {
+    scrape
+        .lines()
+        .filter(|line| line.starts_with("tokengate_shed_total{"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}

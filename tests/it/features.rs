@@ -256,14 +256,16 @@ async fn sigterm_lets_requests_in_flight_finish() {
     assert!(status.success(), "{status:?}");
 }
 
-/// On SIGTERM an open stream answers every token it read, then ends with UNAVAILABLE (so the
-/// caller resends the rest elsewhere), and the server stops without waiting out its drain.
+/// On SIGTERM an open stream answers every token it read (here one still waiting for its
+/// key's refetch), then ends with UNAVAILABLE so the caller resends the rest elsewhere, and the
+/// server stops without waiting out its drain.
 #[tokio::test]
 async fn sigterm_ends_open_streams_after_answering_what_they_sent() {
-    let key = TestKey::rsa_a();
+    let (old, rotated) = (TestKey::rsa_a(), TestKey::rsa_b());
+    let idp = Idp::start(jwks(&[&old]), None).await;
     let config = format!(
-        "tenants:\n  - id: t\n    issuers: [\"{ISSUER}\"]\n    audiences: [\"{AUDIENCE}\"]\n    jwks: {}\n",
-        jwks(&[&key])
+        "tenants:\n  - id: t\n    issuers: [\"{ISSUER}\"]\n    audiences: [\"{AUDIENCE}\"]\n    jwks_uri: \"{}\"\n    refresh: {{ unknown_kid_wait: 5s }}\n",
+        idp.jwks_url()
     );
     let server = Tokengate::start(&config);
     server.wait_serving().await;
@@ -274,35 +276,40 @@ async fn sigterm_ends_open_streams_after_answering_what_they_sent() {
         .await
         .expect("stream opens")
         .into_inner();
-    let token = key.sign(&claims(ISSUER, AUDIENCE, now()));
-    let request = |n: usize| pb::ValidateTokenRequest {
-        token: token.clone(),
+    let request = |token: &str, n: usize| pb::ValidateTokenRequest {
+        token: token.to_owned(),
         correlation_id: n.to_string(),
         ..Default::default()
     };
-    for n in 0..3 {
-        sender.send(request(n)).await.expect("send");
-        let answer = answers.message().await.expect("answer").expect("one");
-        assert!(
-            answer.valid && answer.correlation_id == n.to_string(),
-            "{answer:?}"
-        );
-    }
+    let token = old.sign(&claims(ISSUER, AUDIENCE, now()));
+    sender.send(request(&token, 0)).await.expect("send");
+    let first = answers.message().await.expect("answer").expect("one");
+    assert!(first.valid, "{first:?}");
+    // The provider rotates and turns slow: a token of the new key waits for its refetch.
+    idp.set_jwks(jwks(&[&old, &rotated]));
+    *idp.state.delay.lock().expect("lock") = Duration::from_millis(1500);
+    let fetched = idp.jwks_requests();
+    let waiting = rotated.sign(&claims(ISSUER, AUDIENCE, now()));
+    sender.send(request(&waiting, 1)).await.expect("send");
+    let refetching = within(Duration::from_secs(5), async || {
+        idp.state.jwks_requests.load(Ordering::SeqCst) > fetched
+    })
+    .await;
+    assert!(refetching, "the unknown kid did not trigger a refetch");
     let stopping = tokio::time::Instant::now();
     server.signal("TERM");
-    // The stream ends with UNAVAILABLE, saying why; the sender is still open.
-    let ended = tokio::time::timeout(Duration::from_secs(4), async {
-        loop {
-            match answers.message().await {
-                Ok(Some(answer)) => assert!(answer.valid, "{answer:?}"),
-                Ok(None) => return None,
-                Err(status) => return Some(status),
-            }
-        }
-    })
-    .await
-    .expect("the stream ends well before the 5 s drain limit");
-    let status = ended.expect("the stream ends with a status, not silently");
+    // The token read before SIGTERM is answered, then the stream ends with UNAVAILABLE while
+    // the client's side is still open.
+    let second = tokio::time::timeout(Duration::from_secs(4), answers.message())
+        .await
+        .expect("answered well before the 5 s drain limit")
+        .expect("an answer, not an error")
+        .expect("one");
+    assert!(second.valid && second.correlation_id == "1", "{second:?}");
+    let end = tokio::time::timeout(Duration::from_secs(4), answers.message())
+        .await
+        .expect("the stream ends well before the drain limit");
+    let status = end.expect_err("the stream ends with a status, not silently");
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
     assert!(status.message().contains("shutting down"), "{status:?}");
     let exit = server.terminate();
