@@ -654,8 +654,10 @@ class HalfOpen(threading.Thread):
             connection.close()
 
 
-def run_bench(command: list[str], seconds: float, extra: list[str] = ()) -> dict:
-    done = subprocess.run(command + ["--duration", f"{seconds:.0f}s", "--warmup", "1s", "--no-ceiling",
+def run_bench(command: list[str], seconds: float, extra: list[str] = (), warmup: str = "0s") -> dict:
+    """One `tokengate bench` run; its report, or Failure. No warm-up by default: a warm-up
+    phase would close the streams it opened and let other loads take their places."""
+    done = subprocess.run(command + ["--duration", f"{seconds:.0f}s", "--warmup", warmup, "--no-ceiling",
                                      "--json", *extra], capture_output=True, text=True, timeout=seconds + 90)
     try:
         return json.loads(done.stdout)["measured"]
@@ -687,7 +689,7 @@ def drive_flood(args, out, ports, server) -> dict:
         return bench_target(args.bench, out / "tokens.txt", ports, mode)
 
     normal = target("unary") + ["--connections", "2", "--in-flight", "8"]
-    before = run_bench(normal, 3)
+    before = run_bench(normal, 3, warmup="1s")
     log(f"before the flood: {before['validations_per_second']:.0f} validations/s")
     started = time.monotonic()
     sampler = Sampler(server, started)
@@ -743,7 +745,7 @@ def drive_flood(args, out, ports, server) -> dict:
     sampler.stopped.set()
     wait_until("the flood's connections closed",
                lambda: sum(scrape(ports["metrics"], "tokengate_connections_open").values()) <= 4, 30)
-    after = run_bench(normal, 3)
+    after = run_bench(normal, 3, warmup="1s")
     recovery = after["validations_per_second"] / max(before["validations_per_second"], 1)
     log(f"after the flood: {after['validations_per_second']:.0f} validations/s (x{recovery:.2f})")
     shed_by_reason = scrape(ports["metrics"], "tokengate_shed_total")
