@@ -182,17 +182,8 @@ async fn shed_calls_are_counted_apart_and_fail_the_run_unless_allowed() {
     for allowed in [false, true] {
         // An open stream holds the one place until it closes: calls meanwhile are shed.
         let mut streaming = server.client().await;
-        let (sender, receiver) = tokio::sync::mpsc::channel(1);
-        sender
-            .send(support::request(&valid, ""))
-            .await
-            .expect("send");
-        let mut answers = streaming
-            .validate_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
-            .await
-            .expect("stream")
-            .into_inner();
-        assert!(answers.message().await.expect("answer").is_some());
+        let ((sender, mut answers), first) = support::open_stream(&mut streaming, &valid).await;
+        assert!(first.valid, "{first:?}");
         let shed_before = shed_total(&server.scrape().await);
         let mut args = common(&server.endpoint(), "unary", &tokens);
         if let Some(duration) = args.iter().position(|arg| arg == "300ms") {

@@ -186,17 +186,7 @@ async fn an_open_stream_holds_its_place_until_it_closes() {
     let (server, idp, key) = slow_server("max_in_flight: 1", Duration::ZERO).await;
     let good = key.sign(&claims(&idp.issuer(), ISSUER_AUDIENCE, now()));
     let mut streaming = server.client().await;
-    let (sender, receiver) = tokio::sync::mpsc::channel(4);
-    sender
-        .send(support::request(&good, ""))
-        .await
-        .expect("send");
-    let mut answers = streaming
-        .validate_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
-        .await
-        .expect("stream")
-        .into_inner();
-    let first = answers.message().await.expect("answer").expect("one");
+    let ((sender, mut answers), first) = support::open_stream(&mut streaming, &good).await;
     assert!(first.valid);
     // While the stream is open, it holds the one place.
     let mut client = server.client().await;

@@ -16,14 +16,7 @@ use tokengate_core::token::{DecodedToken, Limits};
 const ISSUER: &str = "https://issuer.example";
 
 fn registry(key: &TestKey) -> Validator {
-    let yaml = format!(
-        "tenants:\n  - id: t\n    issuers: [\"{ISSUER}\"]\n    jwks: {}\n",
-        support::jwks(&[key])
-    );
-    Validator::for_config(
-        &Config::parse(&yaml, None, std::path::Path::new(".")).expect("config"),
-        NOW,
-    )
+    tenant_with(key, "")
 }
 
 /// Strings built from the characters tokens are made of, plus a few that must never appear.
@@ -88,10 +81,10 @@ proptest! {
     }
 }
 
-/// A validator for one ES256 tenant with the given extra tenant fields (e.g. `clock_skew`).
+/// A validator for one tenant of `key` with the given extra tenant fields (e.g. `clock_skew`).
 fn tenant_with(key: &TestKey, fields: &str) -> Validator {
     let yaml = format!(
-        "tenants:\n  - id: t\n    issuers: [\"{ISSUER}\"]\n    audiences: [\"api\"]\n{fields}    jwks: {}\n",
+        "tenants:\n  - id: t\n    issuers: [\"{ISSUER}\"]\n{fields}    jwks: {}\n",
         support::jwks(&[key])
     );
     Validator::for_config(
@@ -179,7 +172,7 @@ proptest! {
             _ => raw,
         });
         let key = TestKey::es256();
-        let mut fields = format!("    clock_skew: {skew}s\n");
+        let mut fields = format!("    audiences: [\"api\"]\n    clock_skew: {skew}s\n");
         if let Some(max) = max_lifetime {
             fields.push_str(&format!("    max_lifetime: {max}s\n"));
         }

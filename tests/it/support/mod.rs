@@ -696,6 +696,30 @@ pub fn request(token: &str, tenant: &str) -> tokengate::pb::ValidateTokenRequest
     }
 }
 
+/// A `ValidateStream` left open after one answer, and the sender that keeps it open.
+pub type OpenStream = (
+    tokio::sync::mpsc::Sender<tokengate::pb::ValidateTokenRequest>,
+    tonic::Streaming<tokengate::pb::ValidateTokenResponse>,
+);
+
+/// Opens a `ValidateStream` with `client` and has `token` answered on it (the answer is
+/// returned). While the sender lives the stream stays open and holds a place of
+/// `max_in_flight`; drop the sender to close it.
+pub async fn open_stream(
+    client: &mut Client,
+    token: &str,
+) -> (OpenStream, tokengate::pb::ValidateTokenResponse) {
+    let (sender, receiver) = tokio::sync::mpsc::channel(4);
+    sender.send(request(token, "")).await.expect("send");
+    let mut answers = client
+        .validate_stream(tokio_stream::wrappers::ReceiverStream::new(receiver))
+        .await
+        .expect("stream")
+        .into_inner();
+    let first = answers.message().await.expect("answer").expect("one");
+    ((sender, answers), first)
+}
+
 /// Validates one token over gRPC (`tenant` empty: chosen by issuer).
 pub async fn judge(
     client: &mut tokengate::pb::token_validator_client::TokenValidatorClient<
