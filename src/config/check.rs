@@ -40,6 +40,23 @@ impl Checker {
         });
     }
 
+    /// Reads a file the configuration names (`full`) and watches it for reloads; a file that
+    /// cannot be read is an error at `line` under `path`.
+    pub(super) fn read_watched(&mut self, full: &Path, line: u64, path: &str) -> Option<Vec<u8>> {
+        self.files.push(full.to_path_buf());
+        match std::fs::read(full) {
+            Ok(bytes) => Some(bytes),
+            Err(error) => {
+                self.error(
+                    line,
+                    path,
+                    format!("cannot read {}: {error}", full.display()),
+                );
+                None
+            }
+        }
+    }
+
     pub(super) fn config(&mut self, raw: RawConfig, base_dir: &Path) -> Config {
         let fallback: SocketAddr = ([127, 0, 0, 1], 50051).into();
         let listen = match &raw.listen {

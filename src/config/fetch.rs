@@ -135,36 +135,23 @@ impl Checker {
         base_dir: &Path,
     ) -> Option<TrustRoots> {
         let full = base_dir.join(&file.value);
-        self.files.push(full.clone());
         let line = file.referenced.line();
-        match std::fs::read(&full) {
-            Ok(pem)
-                if pem::parse_many(&pem).is_ok_and(|blocks| {
-                    !blocks.is_empty() && blocks.iter().all(|block| block.tag() == "CERTIFICATE")
-                }) =>
-            {
-                Some(TrustRoots {
-                    path: full,
-                    pem: Arc::new(pem),
-                })
-            }
-            Ok(_) => {
-                let message = format!(
-                    "{} must hold PEM CERTIFICATE blocks, and only those",
-                    full.display()
-                );
-                self.error(line, path, message);
-                None
-            }
-            Err(error) => {
-                self.error(
-                    line,
-                    path,
-                    format!("cannot read {}: {error}", full.display()),
-                );
-                None
-            }
+        let pem = self.read_watched(&full, line, path)?;
+        let certificates_only = pem::parse_many(&pem).is_ok_and(|blocks| {
+            !blocks.is_empty() && blocks.iter().all(|block| block.tag() == "CERTIFICATE")
+        });
+        if !certificates_only {
+            let message = format!(
+                "{} must hold PEM CERTIFICATE blocks, and only those",
+                full.display()
+            );
+            self.error(line, path, message);
+            return None;
         }
+        Some(TrustRoots {
+            path: full,
+            pem: Arc::new(pem),
+        })
     }
 
     fn proxy(&mut self, proxy: &Spanned<String>, path: &str) -> Option<Url> {

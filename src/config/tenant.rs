@@ -284,23 +284,10 @@ impl Checker {
         base_dir: &Path,
         fingerprint: &mut DefaultHasher,
     ) -> Option<KeySource> {
-        let full = base_dir.join(file);
-        self.files.push(full.clone());
         let path = format!("{}.jwks_file", source.path);
-        match std::fs::read(&full) {
-            Ok(document) => {
-                document.hash(fingerprint);
-                self.static_keys(&document, source.options, &path, line)
-            }
-            Err(error) => {
-                self.error(
-                    line,
-                    path,
-                    format!("cannot read {}: {error}", full.display()),
-                );
-                None
-            }
-        }
+        let document = self.read_watched(&base_dir.join(file), line, &path)?;
+        document.hash(fingerprint);
+        self.static_keys(&document, source.options, &path, line)
     }
 
     /// Keys from PEM entries, read into a JWKS and checked like one.
@@ -345,21 +332,17 @@ impl Checker {
                 .collect(),
         };
         let mut texts = Vec::with_capacity(listed.len());
+        let path = format!("{}.pem_file", source.path);
         for (file, _, _) in &listed {
             let full = base_dir.join(file);
-            self.files.push(full.clone());
-            match std::fs::read_to_string(&full) {
-                Ok(text) => {
-                    text.hash(fingerprint);
-                    texts.push(text);
-                }
-                Err(error) => {
-                    let path = format!("{}.pem_file", source.path);
-                    let message = format!("cannot read {}: {error}", full.display());
-                    self.error(line, path, message);
-                    return None;
-                }
-            }
+            let bytes = self.read_watched(&full, line, &path)?;
+            let Ok(text) = String::from_utf8(bytes) else {
+                let message = format!("cannot read {}: it is not UTF-8 text", full.display());
+                self.error(line, path, message);
+                return None;
+            };
+            text.hash(fingerprint);
+            texts.push(text);
         }
         let entries: Vec<PemEntry<'_>> = listed
             .iter()

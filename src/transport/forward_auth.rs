@@ -24,7 +24,7 @@ use crate::runtime::Runtime;
 use crate::transport::gateway::{
     Decision, GatewayRequest, TokenSources, authorize, find_token, split_list, warn_unavailable,
 };
-use crate::transport::shed::InFlight;
+use crate::transport::shed::{InFlight, SHED_MESSAGE};
 
 /// The header of a denial that names its reason code, with `forward_auth_reason_header: true`.
 const REASON_HEADER: HeaderName = HeaderName::from_static("x-tokengate-reason");
@@ -49,11 +49,8 @@ async fn auth(
     headers: HeaderMap,
 ) -> Response {
     let Some(_entered) = in_flight.try_enter() else {
-        let mut response = (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "tokengate is handling max_in_flight requests already; retry shortly\n",
-        )
-            .into_response();
+        let mut response =
+            (StatusCode::SERVICE_UNAVAILABLE, format!("{SHED_MESSAGE}\n")).into_response();
         response.headers_mut().insert(
             axum::http::header::RETRY_AFTER,
             HeaderValue::from_static("1"),

@@ -19,6 +19,10 @@ use crate::ops::metrics::shed;
 /// The gRPC path prefix of the health service, which is never shed.
 const HEALTH: &str = "/grpc.health.v1.Health/";
 
+/// What a shed request is told, on every transport.
+pub(crate) const SHED_MESSAGE: &str =
+    "tokengate is handling max_in_flight requests already; retry shortly";
+
 /// The requests in progress, against their bound.
 #[derive(Clone, Debug)]
 pub(crate) struct InFlight {
@@ -114,9 +118,7 @@ where
             return Box::pin(async move { Ok(future.await?.map(HeldBody::free)) });
         }
         let Some(entered) = self.in_flight.try_enter() else {
-            let status = tonic::Status::resource_exhausted(
-                "tokengate is handling max_in_flight requests already; retry shortly",
-            );
+            let status = tonic::Status::resource_exhausted(SHED_MESSAGE);
             let response = status.into_http::<ResponseBody>().map(HeldBody::free);
             return Box::pin(async move { Ok(response) });
         };
